@@ -1,0 +1,88 @@
+"""Shared plumbing for benchmark scripts: results, timing, peak memory, a throwaway PostgreSQL DB.
+
+A benchmark script is a module ``benchmarks/bench_<name>.py`` with ``main(argv) -> list[Result]``;
+it is run in its own process (so peak memory is its own) by ``python -m benchmarks``, and prints
+its results as JSON lines prefixed with ``RESULT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass
+class Result:
+    benchmark: str
+    metric: str
+    value: float
+    unit: str
+    anchor: str = ""
+    anchor_value: float | None = None
+    target: str = ""
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.anchor_value:
+            return None
+        return self.value / self.anchor_value
+
+    def emit(self) -> None:
+        print("RESULT " + json.dumps({**asdict(self), "ratio": self.ratio}), flush=True)
+
+
+@contextlib.contextmanager
+def timer() -> Iterator[dict]:
+    out: dict = {}
+    start = time.perf_counter()
+    try:
+        yield out
+    finally:
+        out["seconds"] = time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def setup_django(database_url: str | None = None) -> None:
+    """Configure Django for a benchmark process (optionally on a given database)."""
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdrweb.settings")
+    os.environ.setdefault("CDRWEB_TASKS_INLINE", "true")
+    import django
+
+    django.setup()
+
+
+@contextlib.contextmanager
+def throwaway_postgres(name: str) -> Iterator[str]:
+    """Create database ``name`` on the local PostgreSQL server, yield its URL, drop it after."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate_quietly() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)

@@ -1,0 +1,397 @@
+"""The home page: the finance dashboard for every role, or what to do next when there is no data.
+
+Filters live in the query string (see cdrweb.explorer.filters); every chart element and KPI links
+to the call explorer narrowed to the calls behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from billing.models import Carrier
+from cdrweb import charts
+from cdrweb import dashboard_selectors as sel
+from cdrweb.explorer.filters import NONE, CallLegFilter
+from cdrweb.explorer.periods import Period, Preset
+from extraction.models import CallLeg, Connection
+
+DEFAULT_CURRENCY = "USD"
+# Upper bound on how stale a cached dashboard may be when a change slips past data_version()
+# (for instance legs re-extracted in place without a new rating run).
+CACHE_SECONDS = 300
+BUILD_WAIT_SECONDS = 60
+# Filters carried from the dashboard into explorer links (the period is passed as explicit dates).
+_CARRIED = (
+    "connection",
+    "platform",
+    "carrier",
+    "direction",
+    "queue",
+    "wrapup",
+    "country",
+    "number_type",
+    "rating",
+    "hour",
+    "weekday",
+    "recon",
+    "overbilled",
+    "call_id",
+)
+
+
+# Shown in the dashboard's filter bar; other filters from a shared link are kept as hidden fields.
+VISIBLE_FILTERS = ("period", "start", "end", "connection", "platform", "carrier", "direction", "queue")
+
+
+@dataclass(frozen=True)
+class KpiCard:
+    label: str
+    value: str
+    previous: str
+    change: str  # "+12.5 %", "" when there is nothing to compare
+    trend: str  # "up" / "down" / "" (CSS class; up is red because costs rising is bad news)
+    url: str
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+class Links:
+    """Builds explorer URLs for the current filters, narrowed further by one chart element."""
+
+    def __init__(self, filterset: CallLegFilter, period: Period, currency: str) -> None:
+        data = filterset.form.cleaned_data
+        self.base: dict[str, str] = {}
+        for name in _CARRIED:
+            value = data.get(name)
+            if value in (None, ""):
+                continue
+            self.base[name] = str(value.pk if hasattr(value, "pk") else value)
+        self.period = period
+        self.currency = currency
+        self.list_url = reverse("calls:list")
+
+    def calls(self, period: Period | None = None, **extra: Any) -> str:
+        period = period or self.period
+        params = {"period": Preset.CUSTOM, "start": period.start.isoformat(), "end": period.end.isoformat()}
+        params.update(self.base)
+        params.update({k: str(v) for k, v in extra.items() if v is not None})
+        return f"{self.list_url}?{urlencode(params)}"
+
+    def money(self, period: Period | None = None, **extra: Any) -> str:
+        """Link for a money figure: only the rated legs in the dashboard's currency make it up."""
+        return self.calls(period, **extra, rating="rated", currency=self.currency)
+
+
+def _pct_change(now: Decimal | int, before: Decimal | int) -> tuple[str, str]:
+    if not before:
+        return ("new" if now else "", "up" if now else "")
+    change = (Decimal(now) - Decimal(before)) * 100 / Decimal(before)
+    change = change.quantize(Decimal("0.1"))
+    trend = "up" if change > 0 else "down" if change < 0 else ""
+    return (f"{change:+} %", trend)
+
+
+def kpi_cards(now: sel.Kpis, before: sel.Kpis, currency: str, links: Links) -> list[KpiCard]:
+    """The six KPI cards with their change against the previous period."""
+
+    def per_minute(k: sel.Kpis) -> str:
+        return f"{k.cost_per_minute} {currency}" if k.cost_per_minute is not None else "–"
+
+    rows = [
+        (
+            "Total cost",
+            charts.money(now.total_cost, currency),
+            charts.money(before.total_cost, currency),
+            now.total_cost,
+            before.total_cost,
+            links.money(),
+        ),
+        ("Calls", f"{now.calls:,}", f"{before.calls:,}", now.calls, before.calls, links.calls()),
+        (
+            "Billed minutes",
+            f"{now.billed_minutes:,}",
+            f"{before.billed_minutes:,}",
+            now.billed_minutes,
+            before.billed_minutes,
+            links.money(),
+        ),
+        (
+            "Average cost per minute",
+            per_minute(now),
+            per_minute(before),
+            now.cost_per_minute or 0,
+            before.cost_per_minute or 0,
+            links.money(),
+        ),
+        (
+            "Unrated legs",
+            f"{now.unrated_legs:,}",
+            f"{before.unrated_legs:,}",
+            now.unrated_legs,
+            before.unrated_legs,
+            links.calls(rating="unrated"),
+        ),
+        (
+            "Open overbilled amount",
+            charts.money(now.overbilled_open, currency),
+            charts.money(before.overbilled_open, currency),
+            now.overbilled_open,
+            before.overbilled_open,
+            links.calls(overbilled="open"),
+        ),
+    ]
+    cards = []
+    for label, value, previous, a, b, url in rows:
+        change, trend = _pct_change(a, b)
+        cards.append(KpiCard(label, value, previous, change, trend, url))
+    return cards
+
+
+def _with_urls(df: pd.DataFrame, make) -> pd.DataFrame:
+    df = df.copy()
+    df["url"] = [make(row) for row in df.itertuples(index=False)] if not df.empty else []
+    return df
+
+
+def _key(value: str) -> str:
+    return value or NONE
+
+
+def build_dashboard(filterset: CallLegFilter, *, currency: str | None) -> dict[str, Any]:
+    """All numbers, tables and figures of the dashboard for a validated filterset."""
+    legs = filterset.qs
+    period = filterset.resolved_period
+    previous = period.previous()
+    data = filterset.form.cleaned_data
+    carrier: Carrier | None = data.get("carrier")
+    # one scan of the legs covers both periods: KPIs, cost per day, carriers and currencies
+    totals = sel.daily_totals(legs, Period(previous.start, period.end))
+    found = sel.currencies(totals, period)
+    currency = (
+        (currency or "").upper() or (found[0] if found else None) or (carrier.currency if carrier else DEFAULT_CURRENCY)
+    )
+    discrepancies = sel.scoped_discrepancies(legs, carrier=carrier, leg_filters=filterset.has_leg_only_filters())
+    links = Links(filterset, period, currency)
+
+    over_now = sel.overbilled_by_carrier(discrepancies, period, currency=currency)
+    open_now = sum(over_now["overbilled_open"], Decimal("0"))
+    open_before = sel.overbilled_open(discrepancies, previous, currency=currency)
+    now = sel.kpis(totals, period, currency=currency, overbilled_open=open_now)
+    before = sel.kpis(totals, previous, currency=currency, overbilled_open=open_before)
+    breakdown = sel.cost_breakdown(legs, period, currency=currency)
+
+    per_day = _with_urls(
+        sel.cost_per_day(totals, period, currency=currency),
+        lambda r: links.money(Period(r.day, r.day), carrier=_int_or_none(r.carrier_id)),
+    )
+    by_country = _with_urls(sel.cost_by_country(breakdown), lambda r: links.money(country=_key(r.key)))
+    by_type = _with_urls(sel.cost_by_number_type(breakdown), lambda r: links.money(number_type=r.key))
+    by_queue = _with_urls(sel.cost_by_queue(breakdown), lambda r: links.money(queue=_key(r.key)))
+    by_wrapup = _with_urls(sel.cost_by_wrapup(breakdown), lambda r: links.money(wrapup=_key(r.key)))
+    heat = _with_urls(sel.calls_by_hour_weekday(legs, period), lambda r: links.calls(weekday=r.weekday, hour=r.hour))
+    over = _with_urls(
+        sel.overbilled_by_month(discrepancies, period, currency=currency),
+        lambda r: links.calls(_month_period(r.month), carrier=_int_or_none(r.carrier_id), overbilled="any"),
+    )
+    summary = sel.carrier_summary(totals, over_now, period, currency=currency)
+    carriers = [
+        {
+            "name": row.carrier or "(no carrier)",
+            "cost": charts.money(row.cost, currency),
+            "calls": row.calls,
+            "minutes": (Decimal(int(row.billed_seconds)) / 60).quantize(Decimal("0.01")),
+            "overbilled": charts.money(row.overbilled, currency),
+            "overbilled_open": charts.money(row.overbilled_open, currency),
+            "has_overbilled": bool(row.overbilled),
+            "url": links.money(carrier=_int_or_none(row.carrier_id)),
+            "countries_url": f"?{_dashboard_query(filterset, carrier=_int_or_none(row.carrier_id))}",
+            "overbilled_url": links.calls(carrier=_int_or_none(row.carrier_id), overbilled="any"),
+        }
+        for row in summary.itertuples(index=False)
+    ]
+    figures = [
+        ("cost-per-day", "Cost per day by carrier", per_day, charts.cost_per_day, True),
+        ("cost-by-country", "Cost by destination country", by_country, charts.cost_by_country, True),
+        ("cost-by-type", "Cost by number type", by_type, charts.cost_by_number_type, True),
+        ("cost-by-queue", "Cost by queue", by_queue, charts.cost_by_queue, True),
+        ("cost-by-wrapup", "Cost by wrap-up code", by_wrapup, charts.cost_by_wrapup, True),
+        ("calls-heatmap", "Calls by hour of day and weekday", heat, charts.calls_heatmap, False),
+        (
+            "overbilled-by-month",
+            "Overbilled amount by carrier per month (last 6 months)",
+            over,
+            charts.overbilled_by_month,
+            True,
+        ),
+    ]
+    rendered = [
+        {
+            "id": div_id,
+            "title": title,
+            "html": charts.to_html(func(df, currency) if money else func(df), div_id) if not df.empty else "",
+        }
+        for div_id, title, df, func, money in figures
+    ]
+    top = sel.top_costly_calls(legs, period, currency=currency)
+    return {
+        "period": period,
+        "previous": previous,
+        "currency": currency,
+        "other_currencies": [c for c in found if c != currency],
+        "kpis": kpi_cards(now, before, currency, links),
+        "carriers": carriers,
+        "charts": rendered,
+        "top_calls": top,
+        "explorer_url": links.calls(),
+    }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _month_period(month) -> Period:
+    import calendar
+
+    last = calendar.monthrange(month.year, month.month)[1]
+    return Period(month.replace(day=1), month.replace(day=last))
+
+
+def _dashboard_query(filterset: CallLegFilter, **override: Any) -> str:
+    params = {k: v for k, v in filterset.data.items() if k not in override and v not in ("", None)}
+    params.update({k: v for k, v in override.items() if v is not None})
+    return urlencode(params)
+
+
+def _next_steps(request: HttpRequest) -> list[dict[str, str | None]]:
+    user = request.user
+    steps = []
+    if user.has_perm("extraction.add_connection"):
+        steps.append(
+            {
+                "text": "Add a platform connection (Genesys Cloud, RingCX or Voiso).",
+                "url": _url("extraction:connection-list"),
+                "action": "Add a connection",
+            }
+        )
+    if user.has_perm("extraction.add_extractionrun"):
+        steps.append(
+            {
+                "text": "Run an extraction to bring in the calls.",
+                "url": _url("extraction:run-list"),
+                "action": "Run an extraction",
+            }
+        )
+    if user.has_perm("reconciliation.add_carrierupload"):
+        steps.append(
+            {
+                "text": "Upload a carrier CDR file to reconcile it against the platform's calls.",
+                "url": _url("reconciliation:upload-list"),
+                "action": "Upload a CDR file",
+            }
+        )
+    if not steps:
+        steps.append(
+            {
+                "text": "No calls have been extracted yet. An administrator adds a connection and "
+                "runs the first extraction; the dashboard fills in after that.",
+                "url": None,
+                "action": "",
+            }
+        )
+    return steps
+
+
+def render_home(request: HttpRequest) -> HttpResponse:
+    """The dashboard for users who may see it, the next steps when there is nothing yet."""
+    if not request.user.has_perm("cdrweb.view_dashboard"):
+        return render(request, "cdrweb/home.html", {"no_access": True})
+    if not CallLeg.objects.exists():
+        return render(
+            request,
+            "cdrweb/home.html",
+            {
+                "empty": True,
+                "next_steps": _next_steps(request),
+                "has_connection": Connection.objects.exists(),
+            },
+        )
+    filterset = CallLegFilter(request.GET, queryset=CallLeg.objects.all(), dashboard=True)
+    context: dict[str, Any] = {"filterset": filterset, "form": filterset.form, "visible_filters": VISIBLE_FILTERS}
+    if not filterset.is_valid():
+        return render(request, "cdrweb/home.html", context, status=400)
+    context.update(cached_dashboard(filterset, currency=filterset.form.cleaned_data.get("currency")))
+    return render(request, "cdrweb/home.html", context)
+
+
+def _cache_key(filterset: CallLegFilter, currency: str | None) -> str:
+    data = filterset.form.cleaned_data
+    parts = [f"{name}={getattr(value, 'pk', value)}" for name, value in sorted(data.items()) if value not in (None, "")]
+    period = filterset.resolved_period
+    parts += [f"period={period.start}..{period.end}", f"currency={currency or ''}", f"tz={settings.TIME_ZONE}"]
+    parts.append(f"data={sel.data_version()}")
+    return "dashboard:v1:" + hashlib.sha256("&".join(parts).encode()).hexdigest()
+
+
+def cached_dashboard(filterset: CallLegFilter, *, currency: str | None) -> dict[str, Any]:
+    """build_dashboard, kept in the cache until the data changes (see data_version) or for
+    CACHE_SECONDS at most; the same filters then cost three tiny queries instead of a scan.
+
+    When several people open the same cold view at once, one request computes it and the others
+    wait for its result (up to BUILD_WAIT_SECONDS) instead of all scanning the legs in parallel.
+    """
+    key = _cache_key(filterset, currency)
+    found = cache.get(key)
+    if found is not None:
+        return _hydrate(found)
+    lock = key + ":building"
+    if not cache.add(lock, 1, BUILD_WAIT_SECONDS):
+        deadline = time.monotonic() + BUILD_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = cache.get(key)
+            if found is not None:
+                return _hydrate(found)
+    try:
+        found = build_dashboard(filterset, currency=currency)
+        found["computed_at"] = timezone.now()
+        cache.set(key, _dehydrate(found), CACHE_SECONDS)
+    finally:
+        cache.delete(lock)
+    return found
+
+
+def _dehydrate(context: dict[str, Any]) -> dict[str, Any]:
+    """What goes into the cache: the top calls as (id, overbilled) only, so no phone number ever
+    sits in the cache (Redis in the scale-out setup); the rest are aggregates without PII."""
+    return {**context, "top_calls": [(leg.pk, leg.overbilled) for leg in context["top_calls"]]}
+
+
+def _hydrate(cached: dict[str, Any]) -> dict[str, Any]:
+    """Reload the cached top calls (one query) in their cached order."""
+    pairs = cached["top_calls"]
+    legs = CallLeg.objects.select_related("cost_record", "cost_record__carrier").in_bulk([pk for pk, _ in pairs])
+    top = []
+    for pk, overbilled in pairs:
+        if pk in legs:
+            legs[pk].overbilled = overbilled
+            top.append(legs[pk])
+    return {**cached, "top_calls": top}

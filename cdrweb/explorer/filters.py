@@ -1,0 +1,186 @@
+"""URL filters shared by the dashboard and the call explorer (django-filter, GET parameters).
+
+Everything lives in the query string so a view can be bookmarked and shared. The dashboard uses
+the same FilterSet without the period (it also needs the previous period) and applies the period
+itself; the explorer applies everything, including the drill-down filters a chart link adds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
+from django.utils import timezone
+
+from billing.models import Carrier, CostRecord
+from cdrweb.explorer import periods
+from cdrweb.explorer.periods import Period, Preset
+from extraction.models import CallLeg, Connection, Direction, Platform
+
+NONE = "__none__"  # the "(none)" bucket of a chart: legs with no queue, wrap-up code or country
+HOURS = [(str(h), f"{h:02d}:00") for h in range(24)]
+WEEKDAYS = [(str(i), name) for i, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], start=1)]
+
+
+class CallFilterForm(forms.Form):
+    """Checks the period: presets, or a custom start/end no longer than about three years."""
+
+    resolved_period: Period | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        preset = data.get("period") or ""
+        start, end = data.get("start"), data.get("end")
+        if not preset:
+            # start/end alone in a shared link mean a custom range
+            preset = Preset.CUSTOM if (start or end) else periods.DEFAULT_PRESET
+        if preset == Preset.CUSTOM:
+            if self.errors.get("start") or self.errors.get("end"):
+                return data
+            if not start or not end:
+                raise forms.ValidationError("A custom period needs both a start and an end date.")
+            if start > end:
+                raise forms.ValidationError("The start date must be on or before the end date.")
+            if (end - start).days + 1 > periods.MAX_DAYS:
+                raise forms.ValidationError(f"Pick a period of at most {periods.MAX_DAYS} days.")
+        data["period"] = preset
+        # kept off cleaned_data: django-filter applies every cleaned_data key as a filter
+        self.resolved_period = periods.resolve(preset, today=timezone.localdate(), start=start, end=end)
+        return data
+
+
+def _no_op(queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    return queryset  # applied as a whole in CallLegFilter.filter_queryset / by the dashboard
+
+
+class CallLegFilter(django_filters.FilterSet):
+    period = django_filters.ChoiceFilter(choices=Preset.choices, method=_no_op, empty_label=None, label="Period")
+    start = django_filters.DateFilter(method=_no_op, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = django_filters.DateFilter(method=_no_op, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    connection = django_filters.ModelChoiceFilter(queryset=Connection.objects.order_by("name"))
+    platform = django_filters.ChoiceFilter(choices=Platform.choices)
+    carrier = django_filters.ModelChoiceFilter(
+        field_name="cost_record__carrier", queryset=Carrier.objects.order_by("name"), label="Carrier"
+    )
+    direction = django_filters.ChoiceFilter(choices=Direction.choices)
+    queue = django_filters.CharFilter(method="filter_queue", label="Queue")
+    # Drill-down filters added by chart links (and usable by hand in the explorer).
+    wrapup = django_filters.CharFilter(method="filter_wrapup", label="Wrap-up")
+    country = django_filters.CharFilter(method="filter_country", label="Country (ISO)")
+    number_type = django_filters.ChoiceFilter(
+        field_name="cost_record__number_type", choices=CostRecord.NumberType.choices, label="Number type"
+    )
+    rating = django_filters.ChoiceFilter(
+        method="filter_rating", choices=CostRecord.Status.choices, label="Rating status"
+    )
+    hour = django_filters.ChoiceFilter(method="filter_hour", choices=HOURS, label="Hour")
+    weekday = django_filters.ChoiceFilter(method="filter_weekday", choices=WEEKDAYS, label="Weekday")
+    overbilled = django_filters.ChoiceFilter(
+        method="filter_overbilled",
+        choices=[("any", "Overbilled (any status)"), ("open", "Overbilled, still open")],
+        label="Overbilled",
+    )
+    recon = django_filters.ChoiceFilter(
+        method="filter_recon",
+        choices=[("matched", "Matched"), ("unmatched", "Not matched"), ("discrepancy", "With discrepancy")],
+        label="Reconciliation",
+    )
+    call_id = django_filters.CharFilter(method="filter_call_id", label="Call id")
+    currency = django_filters.CharFilter(method="filter_currency", label="Currency", max_length=3)
+
+    class Meta:
+        model = CallLeg
+        fields: list[str] = []
+        form = CallFilterForm
+
+    def __init__(self, data=None, queryset=None, *, dashboard: bool = False, **kwargs) -> None:
+        # The dashboard applies the period (it needs the previous one too) and the currency (money
+        # sums only) itself; the explorer applies both as plain filters.
+        self.dashboard = dashboard
+        super().__init__(data if data is not None else {}, queryset, **kwargs)
+
+    @property
+    def resolved_period(self) -> Period:
+        """The validated period (call ``is_valid()`` first)."""
+        return self.form.resolved_period
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        if not self.dashboard and getattr(self.form, "resolved_period", None) is not None:
+            period = self.resolved_period
+            queryset = queryset.filter(started_at__gte=period.start_at, started_at__lt=period.end_at)
+        return queryset
+
+    # --- drill-down filters --------------------------------------------------------------------
+
+    def filter_queue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(queue_name="" if value == NONE else value)
+
+    def filter_wrapup(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(wrapup_name="" if value == NONE else value)
+
+    def filter_country(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == NONE:
+            return queryset.filter(Q(cost_record__isnull=True) | Q(cost_record__country=""))
+        return queryset.filter(cost_record__country=value.upper())
+
+    def filter_rating(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == CostRecord.Status.UNRATED:
+            # a leg billing has not reached yet counts as unrated too
+            return queryset.filter(Q(cost_record__isnull=True) | Q(cost_record__status=value))
+        return queryset.filter(cost_record__status=value)
+
+    def filter_hour(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        tz = timezone.get_current_timezone()
+        return queryset.annotate(_hour=ExtractHour("started_at", tzinfo=tz)).filter(_hour=int(value))
+
+    def filter_weekday(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        tz = timezone.get_current_timezone()
+        return queryset.annotate(_weekday=ExtractIsoWeekDay("started_at", tzinfo=tz)).filter(_weekday=int(value))
+
+    def filter_overbilled(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        from cdrweb.explorer.selectors import overbilled_discrepancies
+
+        found = overbilled_discrepancies(open_only=value == "open")
+        return queryset.filter(pk__in=found.filter(leg__isnull=False).values("leg_id"))
+
+    def filter_recon(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        from reconciliation.models import CdrMatch, Discrepancy
+
+        if value == "matched":
+            return queryset.filter(pk__in=CdrMatch.objects.values("leg_id"))
+        if value == "unmatched":
+            return queryset.exclude(pk__in=CdrMatch.objects.filter(leg__isnull=False).values("leg_id"))
+        return queryset.filter(pk__in=Discrepancy.objects.filter(leg__isnull=False, superseded=False).values("leg_id"))
+
+    def filter_currency(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset if self.dashboard else queryset.filter(cost_record__currency=value.upper())
+
+    def filter_call_id(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        return queryset.filter(
+            Q(external_call_id=value) | Q(leg_id=value) | Q(sip_call_id=value) | Q(sip_call_id_local=value)
+        )
+
+    def has_leg_only_filters(self) -> bool:
+        """True when a filter narrows by a leg attribute, which carrier-only discrepancies lack."""
+        data = self.form.cleaned_data
+        leg_only = (
+            "connection",
+            "platform",
+            "direction",
+            "queue",
+            "wrapup",
+            "country",
+            "number_type",
+            "rating",
+            "hour",
+            "weekday",
+            "recon",
+            "call_id",
+            "overbilled",
+        )
+        return any(data.get(name) not in (None, "") for name in leg_only)

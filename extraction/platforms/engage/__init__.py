@@ -1,0 +1,1 @@
+"""RingCentral RingCX (Engage Voice): interaction metadata and the deprecated Call Detail Report."""

@@ -1,0 +1,1 @@
+"""A loopback RingCX simulator for tests and the demo (run it with ``manage.py engage_sandbox``)."""

@@ -1,0 +1,1 @@
+"""A loopback Voiso simulator for tests and the demo (run it with ``manage.py voiso_sandbox``)."""

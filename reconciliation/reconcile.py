@@ -1,0 +1,626 @@
+"""The reconciliation engine for one run: set-based matching, flags, money at stake, cause hints.
+
+1. Duplicates: carrier rows sharing a Call-ID (else record id, else the call's own fields) are one
+   call billed several times; the first row (lowest id) is the original, the others double_billed.
+2. Exact: one SQL join on the Call-ID keys stored and indexed at import (``sip_call_id_local`` on
+   both sides; the full Call-ID decides exact vs local_part), never on expressions.
+3. Fuzzy: remaining rows vs remaining legs on (direction, far-end E.164), start within the
+   carrier's window, duration close; scored, then assigned mutually-best-first (one-to-one).
+4. Flags on matched pairs, phantoms (carrier rows left over) and unbilled legs (ours left over).
+
+Reads go through the ORM/SQL into DataFrames; there is no query per row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.models import Rate
+from billing.rating import billable_seconds
+from extraction.models import CallLeg
+from reconciliation import store
+from reconciliation.models import (
+    CarrierCdr,
+    CarrierUpload,
+    Cause,
+    CdrMatch,
+    Discrepancy,
+    DiscrepancyType,
+    MatchMethod,
+    ReconciliationRun,
+)
+from reconciliation.preview import _dup_keys, detect_offset_minutes
+
+logger = logging.getLogger(__name__)
+
+CDR_COLUMNS = [
+    "id", "sip_call_id", "sip_call_id_local", "record_id", "start_utc", "start_ambiguous", "duration_seconds",
+    "billed_seconds", "charge", "rate_per_minute", "currency", "from_e164", "to_e164", "direction",
+    "is_forwarded", "is_credit",
+]
+LEG_FIELDS = {
+    "leg_id": "id", "leg_sip": "sip_call_id", "leg_direction": "direction", "ani_e164": "ani_e164",
+    "dnis_e164": "dnis_e164", "started_at": "started_at", "connected_at": "connected_at",
+    "duration_ms": "duration_ms", "conversation_id": "conversation__conversation_id",
+    "external_call_id": "external_call_id", "leg_carrier_id": "cost_record__carrier_id",
+    "cost_status": "cost_record__status", "expected_billable": "cost_record__billable_seconds",
+    "expected_cost": "cost_record__cost", "cost_currency": "cost_record__currency",
+    "card_rate": "cost_record__rate__rate_per_minute", "rate_prefix": "cost_record__rate__prefix",
+    "rate_direction": "cost_record__rate__direction", "rate_card_id": "cost_record__rate_card_id",
+    "inc_first": "cost_record__rate__increment_first", "inc_next": "cost_record__rate__increment_next",
+    "card_first": "cost_record__rate_card__default_increment_first",
+    "card_next": "cost_record__rate_card__default_increment_next",
+}
+# Increment rules a carrier may bill by (rating.md §2, platforms-and-carriers.md §3.4).
+KNOWN_INCREMENTS = [(60, 60), (60, 6), (30, 6), (6, 6), (1, 1), (60, 1), (30, 30)]
+RATE_RELATIVE_TOLERANCE = Decimal("0.01")
+EXACT_SCORE, LOCAL_SCORE = 1.0, 0.95
+
+
+def execute(run: ReconciliationRun) -> None:
+    """Compute and store the run's matches, discrepancies and summary (one write transaction)."""
+    carrier = run.carrier
+    _progress(run, 5, "loading carrier rows and platform legs")
+    cdrs = load_cdrs(run)
+    legs = load_legs(run)
+    _progress(run, 25, "matching on SIP Call-ID")
+    calls = cdrs[~cdrs["is_credit"]].copy()
+    calls["dup_key"] = _dup_keys(calls) if len(calls) else pd.Series(dtype=str)
+    calls = calls.sort_values("id")
+    calls["dup_rank"] = calls.groupby("dup_key").cumcount() if len(calls) else 0
+    originals = calls[calls["dup_rank"] == 0]
+    exact = assign(exact_candidates(run, originals, legs))
+    _progress(run, 50, "fuzzy matching on numbers, time and duration")
+    fuzzy = assign(fuzzy_candidates(carrier, originals[~originals["id"].isin(exact["cdr_id"])],
+                                    legs[~legs["leg_id"].isin(exact["leg_id"])], run))
+    matches = pd.concat([exact, fuzzy], ignore_index=True)
+    _progress(run, 75, "flagging discrepancies")
+    rows, summary = flag(run, cdrs, calls, originals, legs, matches)
+    _progress(run, 90, "saving results")
+    _save(run, matches, rows, summary)
+
+
+def _progress(run: ReconciliationRun, percent: int, label: str) -> None:
+    ReconciliationRun.objects.filter(pk=run.pk).update(progress_percent=percent, progress_label=label)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_cdrs(run: ReconciliationRun) -> pd.DataFrame:
+    qs = CarrierCdr.objects.filter(
+        carrier=run.carrier, upload__status=CarrierUpload.Status.IMPORTED,
+        start_utc__gte=run.period_start, start_utc__lt=run.period_end,
+    ).values_list(*CDR_COLUMNS)
+    frame = store.read_values(qs, CDR_COLUMNS)
+    frame["id"] = store.as_number(frame["id"]).astype("int64")
+    frame["start_utc"] = store.as_utc(frame["start_utc"])
+    for column in ("duration_seconds", "billed_seconds"):
+        frame[column] = store.as_number(frame[column])
+    for column in ("is_credit", "is_forwarded", "start_ambiguous"):
+        frame[column] = store.as_bool(frame[column])
+    for column in ("charge", "rate_per_minute"):
+        frame[column] = store.as_money(frame[column])
+    for column in ("sip_call_id", "sip_call_id_local", "record_id", "currency", "from_e164", "to_e164", "direction"):
+        frame[column] = store.as_text(frame[column])
+    return frame
+
+
+def _pad(run: ReconciliationRun) -> timedelta:
+    # Legs just outside the period still match (midnight, time zones); unbilled uses the period only.
+    return max(timedelta(days=1), timedelta(seconds=run.carrier.fuzzy_window_seconds))
+
+
+def load_legs(run: ReconciliationRun) -> pd.DataFrame:
+    pad = _pad(run)
+    qs = CallLeg.objects.filter(
+        started_at__gte=run.period_start - pad, started_at__lt=run.period_end + pad
+    ).values_list(*LEG_FIELDS.values())
+    frame = store.read_values(qs, list(LEG_FIELDS))
+    frame["leg_id"] = store.as_number(frame["leg_id"]).astype("int64")
+    frame["started_at"] = store.as_utc(frame["started_at"])
+    frame["connected_at"] = store.as_utc(frame["connected_at"])
+    frame["leg_start"] = frame["connected_at"].where(frame["connected_at"].notna(), frame["started_at"])
+    frame["duration_ms"] = store.as_number(frame["duration_ms"]).fillna(0)
+    for column in ("expected_billable", "leg_carrier_id", "rate_card_id", "inc_first", "inc_next", "card_first",
+                   "card_next"):
+        frame[column] = store.as_number(frame[column])
+    for column in ("expected_cost", "card_rate"):
+        frame[column] = store.as_money(frame[column])
+    for column in ("leg_sip", "leg_direction", "ani_e164", "dnis_e164", "cost_status", "cost_currency",
+                   "rate_prefix", "rate_direction", "conversation_id", "external_call_id"):
+        frame[column] = store.as_text(frame[column])
+    return frame
+
+
+# --- matching -----------------------------------------------------------------------------
+
+
+def exact_candidates(run: ReconciliationRun, originals: pd.DataFrame, legs: pd.DataFrame) -> pd.DataFrame:
+    """Call-ID pairs from one SQL join on the stored, indexed local-part key."""
+    pad = _pad(run)
+    cdr_t, upload_t, leg_t = CarrierCdr._meta.db_table, CarrierUpload._meta.db_table, CallLeg._meta.db_table
+    sql = f"""
+        SELECT c.id, l.id, c.sip_call_id, l.sip_call_id
+        FROM {cdr_t} c
+        JOIN {upload_t} u ON u.id = c.upload_id
+        JOIN {leg_t} l ON l.sip_call_id_local = c.sip_call_id_local
+        WHERE c.carrier_id = %s AND u.status = %s AND c.is_credit = %s
+          AND c.start_utc >= %s AND c.start_utc < %s AND c.sip_call_id_local <> ''
+          AND l.started_at >= %s AND l.started_at < %s
+    """  # noqa: S608 - table names come from model metadata, values are parameters
+    params = [run.carrier_id, CarrierUpload.Status.IMPORTED, False, run.period_start, run.period_end,
+              run.period_start - pad, run.period_end + pad]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pairs = pd.DataFrame(cursor.fetchall(), columns=["cdr_id", "leg_id", "cdr_sip", "leg_sip"])
+    pairs = pairs[pairs["cdr_id"].isin(originals["id"])]
+    if pairs.empty:
+        return _empty_pairs()
+    pairs["method"] = np.where(pairs["cdr_sip"] == pairs["leg_sip"], MatchMethod.EXACT, MatchMethod.LOCAL_PART)
+    if run.carrier.callid_match == "full":
+        # Host dropped on one side only: allowed as a local_part match; a different host is another call.
+        c_host = pairs["cdr_sip"].str.partition("@")[2]
+        l_host = pairs["leg_sip"].str.partition("@")[2]
+        pairs = pairs[(pairs["method"] == MatchMethod.EXACT) | (c_host == "") | (l_host == "")]
+    pairs["score"] = np.where(pairs["method"] == MatchMethod.EXACT, EXACT_SCORE, LOCAL_SCORE)
+    times = originals.set_index("id")["start_utc"]
+    leg_times = legs.set_index("leg_id")["leg_start"]
+    delta = (pairs["cdr_id"].map(times) - pairs["leg_id"].map(leg_times)).dt.total_seconds().abs()
+    pairs["tiebreak"] = delta.fillna(1e9)
+    return pairs[["cdr_id", "leg_id", "method", "score", "tiebreak"]]
+
+
+def fuzzy_candidates(carrier, calls: pd.DataFrame, legs: pd.DataFrame, run: ReconciliationRun) -> pd.DataFrame:
+    """Pairs on (direction, far-end number) within the time window and duration tolerance, scored."""
+    if calls.empty or legs.empty:
+        return _empty_pairs()
+    window = float(carrier.fuzzy_window_seconds)
+    eligible = legs[(legs["leg_carrier_id"].isna()) | (legs["leg_carrier_id"] == carrier.pk)].copy()
+    eligible["far"] = eligible["dnis_e164"].where(eligible["leg_direction"] == "outbound", eligible["ani_e164"])
+    eligible["near"] = eligible["ani_e164"].where(eligible["leg_direction"] == "outbound", eligible["dnis_e164"])
+    eligible = eligible[eligible["far"] != ""]
+    # A row without a direction (Sinch Voice) is tried both ways.
+    parts = []
+    for direction in ("outbound", "inbound"):
+        side = calls[calls["direction"].isin([direction, ""])].copy()
+        side["dir"] = direction
+        side["far"] = side["to_e164"] if direction == "outbound" else side["from_e164"]
+        side["near"] = side["from_e164"] if direction == "outbound" else side["to_e164"]
+        parts.append(side)
+    left = pd.concat(parts)
+    left = left[left["far"] != ""]
+    right = eligible[["leg_id", "leg_direction", "far", "near", "started_at", "leg_start", "duration_ms"]]
+    pairs = left.merge(right, left_on=["dir", "far"], right_on=["leg_direction", "far"], suffixes=("", "_leg"))
+    if pairs.empty:
+        return _empty_pairs()
+    to_answer = (pairs["start_utc"] - pairs["leg_start"]).dt.total_seconds()
+    to_setup = (pairs["start_utc"] - pairs["started_at"]).dt.total_seconds()
+    dt = np.minimum(to_answer.abs(), to_setup.abs())
+    # A local time in the repeated DST hour may be an hour off: accept either reading.
+    dt = np.where(pairs["start_ambiguous"], np.minimum(dt, (to_answer.abs() - 3600).abs()), dt)
+    carrier_seconds = pairs["duration_seconds"].fillna(pairs["billed_seconds"]).fillna(0)
+    platform_seconds = pairs["duration_ms"] / 1000.0
+    dd = (carrier_seconds - platform_seconds).abs()
+    # Covers the carrier's whole-second rounding and answer-vs-setup starts (§3.3); Sinch inbound +4 s.
+    tolerance = np.maximum(np.maximum(10.0, carrier.duration_tolerance_seconds), 0.05 * platform_seconds)
+    # A carrier billing a call longer than it lasted is exactly what reconciliation must catch, so the
+    # same far-end number at the same time still matches when the durations differ more (up to two
+    # minutes or half the call); closeness only lowers the score, and the assignment prefers closer pairs.
+    gate = np.maximum(np.maximum(tolerance, 120.0), 0.5 * platform_seconds)
+    keep = (dt <= window) & (dd <= gate)
+    pairs = pairs[keep]
+    if pairs.empty:
+        return _empty_pairs()
+    dt, dd, gate = dt[keep], dd[keep], gate[keep]
+    near_differs = (pairs["near"] != "") & (pairs["near_leg"] != "") & (pairs["near"] != pairs["near_leg"])
+    score = 1.0 - 0.5 * dt / max(window, 1.0) - 0.4 * dd / gate - 0.1 * near_differs.astype(float)
+    out = pd.DataFrame({
+        "cdr_id": pairs["id"].to_numpy(), "leg_id": pairs["leg_id"].to_numpy(),
+        "method": MatchMethod.FUZZY, "score": np.clip(score.to_numpy(), 0.0, 0.99).round(4),
+        "tiebreak": np.asarray(dt),
+    })
+    return out.drop_duplicates(["cdr_id", "leg_id"])
+
+
+def _empty_pairs() -> pd.DataFrame:
+    return pd.DataFrame({"cdr_id": pd.Series(dtype="int64"), "leg_id": pd.Series(dtype="int64"),
+                         "method": pd.Series(dtype=str), "score": pd.Series(dtype=float),
+                         "tiebreak": pd.Series(dtype=float)})
+
+
+def assign(pairs: pd.DataFrame) -> pd.DataFrame:
+    """One-to-one assignment: repeatedly accept pairs that are each other's best remaining choice.
+
+    The globally best pair is always mutually best, so every round accepts at least one pair; a
+    carrier row never takes a leg that fits another row better (not first-come).
+    """
+    accepted = []
+    remaining = pairs.sort_values(["score", "tiebreak", "cdr_id", "leg_id"], ascending=[False, True, True, True])
+    while not remaining.empty:
+        best_for_cdr = remaining.drop_duplicates("cdr_id")
+        best_for_leg = remaining.drop_duplicates("leg_id")
+        mutual = best_for_cdr.merge(best_for_leg[["cdr_id", "leg_id"]], on=["cdr_id", "leg_id"])
+        accepted.append(mutual)
+        remaining = remaining[~remaining["cdr_id"].isin(mutual["cdr_id"]) & ~remaining["leg_id"].isin(mutual["leg_id"])]
+    if not accepted:
+        return _empty_pairs()
+    return pd.concat(accepted, ignore_index=True)
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return int(value)
+
+
+def flag(
+    run: ReconciliationRun, cdrs: pd.DataFrame, calls: pd.DataFrame, originals: pd.DataFrame,
+    legs: pd.DataFrame, matches: pd.DataFrame,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Discrepancy rows (dicts of Discrepancy fields) and the run summary."""
+    carrier = run.carrier
+    tol_s = carrier.duration_tolerance_seconds
+    tol_money = Decimal(carrier.cost_tolerance)
+    leg_by_id = legs.set_index("leg_id")
+    credits = _credits_by_key(cdrs)
+    rates = _other_rates(carrier)
+    out: list[dict[str, Any]] = []
+
+    matched = matches.merge(originals, left_on="cdr_id", right_on="id").merge(legs, on="leg_id")
+    for r in _flag_candidates(matched, tol_s, tol_money, credits).itertuples(index=False):
+        out.extend(_pair_flags(r, carrier, tol_s, tol_money, credits, rates))
+
+    # Double billing: every copy after the first of one call.
+    leg_of_cdr = dict(zip(matches["cdr_id"], matches["leg_id"], strict=True))
+    method_of_cdr = dict(zip(matches["cdr_id"], matches["method"], strict=True))
+    first_of_key = originals.set_index("dup_key")["id"]
+    for r in calls[calls["dup_rank"] > 0].itertuples(index=False):
+        original = first_of_key.get(r.dup_key)
+        leg_id = leg_of_cdr.get(original)
+        leg = leg_by_id.loc[leg_id] if leg_id is not None else None
+        charge = _dec(r.charge)
+        out.append(_row(
+            DiscrepancyType.DOUBLE_BILLED, Cause.DUPLICATE, f"copy of carrier row #{original}", r, leg, leg_id,
+            method_of_cdr.get(original, ""), amount=charge or Decimal(0), currency=r.currency,
+        ))
+
+    # Phantoms: carrier rows billed with no platform call.
+    unmatched = originals[~originals["id"].isin(matches["cdr_id"])]
+    billed = unmatched["charge"].map(lambda v: v is not None and _dec(v) > 0) | (
+        unmatched["charge"].isna() & (unmatched["billed_seconds"].fillna(unmatched["duration_seconds"]).fillna(0) > 0)
+    )
+    phantoms = unmatched[billed.astype(bool)]
+    offset = detect_offset_minutes(phantoms) if len(phantoms) >= 3 else None
+    for r in phantoms.itertuples(index=False):
+        if r.is_forwarded:
+            cause, detail = Cause.FORWARDED_LEG, "a forwarded leg billed as its own call"
+        elif offset:
+            cause, detail = Cause.TIMEZONE_OFFSET, f"file times look shifted by {offset:+d} min against the platform"
+        else:
+            cause, detail = Cause.MISSING, "no platform leg with this Call-ID or numbers and time"
+        out.append(_row(DiscrepancyType.PHANTOM, cause, detail, r, None, None, "",
+                        amount=_dec(r.charge) or Decimal(0), currency=r.currency))
+
+    # Unbilled: our rated legs of this carrier in the period that no carrier row matched.
+    in_period = (legs["started_at"] >= run.period_start) & (legs["started_at"] < run.period_end)
+    ours = legs[in_period & (legs["leg_carrier_id"] == carrier.pk) & (legs["cost_status"] == "rated")]
+    ours = ours[~ours["leg_id"].isin(matches["leg_id"])]
+    ours = ours[ours["expected_cost"].map(lambda v: v is not None and _dec(v) > 0).astype(bool)]
+    for leg in ours.itertuples(index=False):
+        expected = _dec(leg.expected_cost)
+        out.append({
+            "type": DiscrepancyType.UNBILLED, "cause": Cause.MISSING,
+            "cause_detail": "the carrier did not bill this leg",
+            "carrier_cdr_id": None, "leg_id": int(leg.leg_id), "match_method": "",
+            "start_utc": leg.leg_start.to_pydatetime(), "platform_seconds": _whole(leg.duration_ms),
+            "expected_billable_seconds": _int_or_none(leg.expected_billable), "carrier_billed_seconds": None,
+            "expected_cost": expected, "carrier_charge": None, "amount_at_stake": expected,
+            "currency": leg.cost_currency or carrier.currency,
+        })
+
+    summary = _summary(run, cdrs, calls, matches, matched, legs, ours, out, offset)
+    return out, summary
+
+
+def _flag_candidates(matched: pd.DataFrame, tol_s: int, tol_money: Decimal, credits: dict) -> pd.DataFrame:
+    """Vectorised pre-filter: pairs that may be flagged. Floats only narrow the set (with a wide
+    margin); every decision on money is then taken exactly, in Decimal, by ``_pair_flags``."""
+    if matched.empty:
+        return matched
+    billed = matched["billed_seconds"].fillna(matched["duration_seconds"])
+    expected_billed = matched["expected_billable"]
+    seconds = expected_billed.notna() & billed.notna() & ((billed - expected_billed).abs() > tol_s)
+    charge = matched["charge"].map(lambda v: np.nan if v is None else float(v)).astype(float)
+    expected = matched["expected_cost"].map(lambda v: np.nan if v is None else float(v)).astype(float)
+    money = (matched["cost_status"] == "rated") & ((charge - expected).abs() > float(tol_money) / 2)
+    keys = matched["sip_call_id"].where(matched["sip_call_id"] != "", matched["record_id"])
+    credited = keys.isin(list(credits)) if credits else False
+    return matched[seconds | money | credited]
+
+
+def _pair_flags(r, carrier, tol_s, tol_money, credits, rates) -> list[dict[str, Any]]:
+    expected_billable = _int_or_none(r.expected_billable)
+    carrier_billed = _int_or_none(r.billed_seconds)
+    if carrier_billed is None:
+        carrier_billed = _int_or_none(r.duration_seconds)
+    charge = _dec(r.charge)
+    expected = _dec(r.expected_cost) if r.cost_status == "rated" else None
+    if expected is not None and r.currency and r.cost_currency and r.currency != r.cost_currency:
+        expected = None  # a EUR charge is not compared with a USD card; seconds are still compared
+    credit = credits.get(r.sip_call_id or r.record_id) if (r.sip_call_id or r.record_id) else None
+    net = charge + credit if charge is not None and credit is not None else charge
+    platform_s = _whole(r.duration_ms)
+    leg = r
+    kind = None
+    cause, detail = "", ""
+    if expected_billable is not None and carrier_billed is not None and abs(carrier_billed - expected_billable) > tol_s:
+        kind = DiscrepancyType.DURATION_MISMATCH
+        cause, detail = _duration_cause(r, carrier_billed, expected_billable, platform_s, tol_s)
+    elif charge is not None and expected is not None and abs(charge - expected) > tol_money:
+        card_rate = _dec(r.card_rate)
+        stated = _dec(r.rate_per_minute)
+        implied = (charge * 60 / carrier_billed) if charge is not None and carrier_billed else None
+        if card_rate is not None and stated is not None:
+            rate_differs = abs(stated - card_rate) > Decimal("0.0000005")
+            carrier_rate = stated
+        elif card_rate and implied is not None:
+            rate_differs = abs(implied - card_rate) / card_rate > RATE_RELATIVE_TOLERANCE
+            carrier_rate = implied
+        else:
+            rate_differs, carrier_rate = False, None
+        if rate_differs:
+            kind = DiscrepancyType.RATE_MISMATCH
+            cause, detail = _rate_cause(r, carrier_rate, card_rate, rates)
+        else:
+            kind = DiscrepancyType.COST_MISMATCH
+            cause, detail = Cause.ROUNDING_OR_FEES, "same seconds and rate; fees, minimums or rounding differ"
+    if kind is None:
+        return []
+    if credit is not None and net is not None and expected is not None and abs(net - expected) <= tol_money:
+        return []  # a credit line already brought the charge back to what we expected
+    if credit is not None:
+        cause, detail = Cause.CREDIT_LINE, f"a credit of {credit} already offsets part of this charge; " + detail
+    if charge is None:
+        cause, detail = Cause.NOT_RATED_YET, "the carrier has not priced this call yet"
+    amount = (net - expected) if net is not None and expected is not None else Decimal(0)
+    return [_row(kind, cause, detail[:300], r, leg, int(r.leg_id), r.method, amount=amount,
+                 currency=r.currency or r.cost_currency or carrier.currency, expected=expected,
+                 expected_billable=expected_billable, carrier_billed=carrier_billed, platform_s=platform_s)]
+
+
+def _duration_cause(r, carrier_billed: int, expected_billable: int, platform_s: int, tol_s: int) -> tuple[str, str]:
+    ours = (
+        _int_or_none(r.inc_first) or _int_or_none(r.card_first),
+        _int_or_none(r.inc_next) or _int_or_none(r.card_next),
+    )
+    for first, nxt in KNOWN_INCREMENTS:
+        if (first, nxt) == ours:
+            continue
+        if billable_seconds(platform_s, first, nxt) == carrier_billed:
+            return Cause.INCREMENT_MODEL, (
+                f"carrier rounds {first}/{nxt} where the card says {ours[0]}/{ours[1]} "
+                f"({platform_s} s → {carrier_billed} s, card {expected_billable} s)"
+            )
+    carrier_talk = _int_or_none(r.duration_seconds)
+    if carrier_talk is not None and abs(carrier_talk - platform_s) > tol_s:
+        return Cause.CALL_LENGTH, f"carrier measured {carrier_talk} s, the platform {platform_s} s"
+    return Cause.INCREMENT_MODEL, (
+        f"carrier billed {carrier_billed} s for {platform_s} s; card gives {expected_billable} s"
+    )
+
+
+def _rate_cause(r, carrier_rate: Decimal | None, card_rate: Decimal | None, rates) -> tuple[str, str]:
+    if carrier_rate is not None:
+        for version, rate in rates.get((r.rate_prefix, r.rate_direction), []):
+            if r.rate_card_id is not None and version[0] == r.rate_card_id:
+                continue
+            if abs(rate - carrier_rate) <= max(Decimal("0.0000005"), rate * Decimal("0.001")):
+                return Cause.RATE_CARD_VERSION, (
+                    f"carrier used {rate}/min from card version {version[1]}; ours is {card_rate}/min"
+                )
+    shown = carrier_rate.quantize(Decimal("0.000001")) if carrier_rate is not None else "?"
+    return Cause.RATE, f"carrier rate {shown}/min vs card {card_rate}/min"
+
+
+def _other_rates(carrier) -> dict[tuple[str, str], list[tuple[tuple[int, int], Decimal]]]:
+    out: dict[tuple[str, str], list] = {}
+    for card_id, version, prefix, direction, rate in Rate.objects.filter(rate_card__carrier=carrier).values_list(
+        "rate_card_id", "rate_card__version", "prefix", "direction", "rate_per_minute"
+    ):
+        out.setdefault((prefix, direction), []).append(((card_id, version), rate))
+    return out
+
+
+def _credits_by_key(cdrs: pd.DataFrame) -> dict[str, Decimal]:
+    credits = cdrs[cdrs["is_credit"]]
+    out: dict[str, Decimal] = {}
+    for sip, record, charge in zip(credits["sip_call_id"], credits["record_id"], credits["charge"], strict=True):
+        key = sip or record
+        if key and charge is not None:
+            out[key] = out.get(key, Decimal(0)) + _dec(charge)
+    return out
+
+
+def _whole(ms: Any) -> int:
+    # Platform talk time in whole seconds, rounded up like billing's default rule (rating.md §2 step A).
+    return -(-int(ms or 0) // 1000)
+
+
+def _row(kind, cause, detail, r, leg, leg_id, method, *, amount, currency, expected=None,
+         expected_billable=None, carrier_billed=None, platform_s=None) -> dict[str, Any]:
+    if leg is not None and expected is None and kind == DiscrepancyType.DOUBLE_BILLED:
+        expected_billable = _int_or_none(leg["expected_billable"])
+        platform_s = _whole(leg["duration_ms"])
+    if carrier_billed is None:
+        carrier_billed = _int_or_none(r.billed_seconds)
+        if carrier_billed is None:
+            carrier_billed = _int_or_none(r.duration_seconds)
+    return {
+        "type": kind, "cause": cause, "cause_detail": detail[:300], "carrier_cdr_id": int(r.id),
+        "leg_id": int(leg_id) if leg_id is not None else None, "match_method": method or "",
+        "start_utc": r.start_utc.to_pydatetime(), "platform_seconds": platform_s,
+        "expected_billable_seconds": expected_billable, "carrier_billed_seconds": carrier_billed,
+        "expected_cost": expected, "carrier_charge": _dec(r.charge), "amount_at_stake": amount,
+        "currency": (currency or "")[:3],
+    }
+
+
+def _summary(run, cdrs, calls, matches, matched, legs, unbilled, rows, offset) -> dict[str, Any]:
+    by_type: dict[str, dict[str, Any]] = {t.value: {"count": 0, "amount": Decimal(0)} for t in DiscrepancyType}
+    for row in rows:
+        by_type[row["type"]]["count"] += 1
+        by_type[row["type"]]["amount"] += row["amount_at_stake"] or Decimal(0)
+    billed = sum((_dec(v) for v in calls["charge"] if v is not None), Decimal(0))
+    credits = sum((_dec(v) for v in cdrs.loc[cdrs["is_credit"], "charge"] if v is not None), Decimal(0))
+    expected_legs = pd.concat([matched[["leg_id", "expected_cost", "cost_status"]],
+                               unbilled[["leg_id", "expected_cost", "cost_status"]]]).drop_duplicates("leg_id")
+    expected = sum((_dec(v) for v, s in zip(expected_legs["expected_cost"], expected_legs["cost_status"], strict=True)
+                    if v is not None and s == "rated"), Decimal(0))
+    methods = matches["method"].value_counts().to_dict() if len(matches) else {}
+    unrated = int((matched["cost_status"] != "rated").sum()) if len(matched) else 0
+    return {
+        "carrier_rows": int(len(calls)),
+        "credit_rows": int(cdrs["is_credit"].sum()),
+        "duplicates": int((calls["dup_rank"] > 0).sum()) if len(calls) else 0,
+        "matched": {str(k): int(v) for k, v in methods.items()},
+        "matched_unrated_legs": unrated,
+        "platform_legs": int(((legs["leg_carrier_id"] == run.carrier_id)
+                              & (legs["started_at"] >= run.period_start)
+                              & (legs["started_at"] < run.period_end)).sum()),
+        "billed_total": billed,
+        "expected_total": expected,
+        "credits_total": credits,
+        "by_type": by_type,
+        "overbilled_total": sum((v["amount"] for k, v in by_type.items() if k != DiscrepancyType.UNBILLED), Decimal(0)),
+        "suggested_offset_minutes": offset,
+    }
+
+
+# --- saving -------------------------------------------------------------------------------
+
+_UPDATE_FIELDS = [
+    "type", "cause", "cause_detail", "carrier_cdr", "leg", "match_method", "start_utc", "platform_seconds",
+    "expected_billable_seconds", "carrier_billed_seconds", "expected_cost", "carrier_charge",
+    "amount_at_stake", "currency", "superseded",
+]
+
+
+def _save(run: ReconciliationRun, matches: pd.DataFrame, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    match_rows = pd.DataFrame({
+        "run_id": run.pk, "carrier_cdr_id": matches["cdr_id"].astype("int64"),
+        "leg_id": matches["leg_id"].astype("int64"), "method": matches["method"].astype(str),
+        "score": [Decimal(str(round(float(s), 4))) for s in matches["score"]],
+    })
+    methods = summary["matched"]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The run's results commit with its status: a crash before the flush loses both and the
+            # run is simply run again, so the commit need not wait for the disk.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        CdrMatch.objects.filter(run=run).delete()
+        store.write_frame(CdrMatch, match_rows, ["run_id", "carrier_cdr_id", "leg_id", "method", "score"])
+        # Upsert on (run, key) keeps each discrepancy's status, assignee and notes across re-runs;
+        # those no longer found are deleted when untouched, else kept and marked superseded.
+        Discrepancy.objects.filter(run=run).update(superseded=True)
+        _upsert_discrepancies(run, rows)
+        Discrepancy.objects.filter(
+            run=run, superseded=True, status=Discrepancy.Status.OPEN, notes__isnull=True
+        ).delete()
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=ReconciliationRun.Status.DONE, progress_percent=100, progress_label="done",
+            carrier_rows=summary["carrier_rows"], platform_legs=summary["platform_legs"],
+            matched_exact=methods.get(MatchMethod.EXACT, 0), matched_local_part=methods.get(MatchMethod.LOCAL_PART, 0),
+            matched_fuzzy=methods.get(MatchMethod.FUZZY, 0), discrepancy_count=len(rows),
+            billed_total=summary["billed_total"], expected_total=summary["expected_total"],
+            credits_total=summary["credits_total"], summary=_jsonable(summary), finished_at=timezone.now(),
+        )
+    logger.info("run %s: %s matches, %s discrepancies", run.pk, len(match_rows), len(rows))
+
+
+def _discrepancy_key(row: dict[str, Any]) -> str:
+    return f"{row['type']}:{row['carrier_cdr_id'] or ''}:{row['leg_id'] or ''}"
+
+
+def _upsert_discrepancies(run: ReconciliationRun, rows: list[dict[str, Any]]) -> None:
+    """Insert or update the run's discrepancies on (run, key), updating only ``_UPDATE_FIELDS``."""
+    if connection.vendor != "postgresql":
+        Discrepancy.objects.bulk_create(
+            [Discrepancy(run_id=run.pk, key=_discrepancy_key(row), superseded=False, **row) for row in rows],
+            batch_size=2000, update_conflicts=True, unique_fields=["run", "key"], update_fields=_UPDATE_FIELDS,
+        )
+        return
+    if not rows:
+        return
+    # PostgreSQL: COPY into a scratch table, then one INSERT … ON CONFLICT; building a model instance
+    # per row and binding its parameters cost more than the database work itself.
+    now = timezone.now()
+    fixed = {"run_id": run.pk, "status": Discrepancy.Status.OPEN.value, "superseded": False,
+             "created_at": now, "updated_at": now}
+    fields = list(rows[0])
+    columns = [*fixed, "key", *fields]
+    table = Discrepancy._meta.db_table
+    text = "".join(
+        "\t".join(_copy_text(v) for v in (*fixed.values(), _discrepancy_key(row), *(row[f] for f in fields))) + "\n"
+        for row in rows
+    )
+    names = ", ".join(columns)
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in (Discrepancy._meta.get_field(f).column for f in _UPDATE_FIELDS)
+    )
+    with connection.cursor() as cursor:
+        # Dropped first too: in an enclosing transaction (a test, a re-run) ON COMMIT has not fired yet.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.discrepancy_batch")
+        cursor.execute(
+            f"CREATE TEMP TABLE discrepancy_batch ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY discrepancy_batch ({names}) FROM STDIN") as copy:
+            copy.write(text)
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM discrepancy_batch "
+            f"ON CONFLICT (run_id, key) DO UPDATE SET {updates}"
+        )
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format (NULL is \\N; Decimal and datetimes exactly as text)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if any(c in text for c in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
