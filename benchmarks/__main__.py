@@ -1,7 +1,7 @@
 """Run every benchmark script in its own process and write docs/benchmarks.md.
 
     python -m benchmarks                 # all, default scales
-    python -m benchmarks rating import   # only these (names after bench_)
+    python -m benchmarks rating import   # only these (names after bench_); add --write to record them
     BENCH_SCALE=small python -m benchmarks   # a quick smoke run with small inputs
 """
 
@@ -17,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+# `make bench` rewrites only the block between these markers; the analysis around it is kept.
+START, END = "<!-- make-bench:start -->", "<!-- make-bench:end -->"
 
 
 def _scripts(selected: list[str]) -> list[str]:
@@ -68,7 +70,8 @@ def _fmt(value) -> str:
 
 
 def main(argv: list[str]) -> int:
-    names = _scripts(argv)
+    selected = [a for a in argv if not a.startswith("--")]
+    names = _scripts(selected)
     rows, failures = [], []
     for name in names:
         print(f"== bench_{name}", flush=True)
@@ -79,19 +82,21 @@ def main(argv: list[str]) -> int:
         if log:
             failures.append((name, log))
             print(log, file=sys.stderr)
+    block = _results_block(rows, failures)
+    if not selected or "--write" in argv:
+        write_doc(block)
+        print(f"wrote {DOC}")
+    return 1 if failures else 0
+
+
+def _results_block(rows: list[dict], failures: list[tuple[str, str]]) -> str:
     machine = _machine()
+    scale = os.environ.get("BENCH_SCALE", "default")
     lines = [
-        "# Benchmarks",
-        "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `make bench` (`python -m benchmarks`).",
-        "Every figure sits beside an anchor measured in the same run on the same machine; the ratio",
-        "is figure ÷ anchor (for times: lower is better; for throughput the script says which way).",
-        "",
-        "## Machine",
+        START,
+        f"### Latest `make bench` run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (scale: {scale})",
         "",
         *[f"- {k}: {v}" for k, v in machine.items()],
-        "",
-        "## Results",
         "",
         "| benchmark | metric | value | unit | anchor | anchor value | ratio | target | notes |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -102,22 +107,21 @@ def main(argv: list[str]) -> int:
             f"{_fmt(r['anchor_value'])} | {_fmt(r['ratio'])} | {r['target']} | {r['notes']} |"
         )
     if failures:
-        lines += ["", "## Failed scripts", ""] + [f"- bench_{n}: see the run's stderr" for n, _ in failures]
-    lines += [
-        "",
-        "## Reproduce",
-        "",
-        "```sh",
-        "make bench                      # all scripts, default scales (PostgreSQL at 127.0.0.1:5432)",
-        "python -m benchmarks rating     # one script",
-        "BENCH_SCALE=small make bench    # quick smoke run",
-        "```",
-        "",
-    ]
-    if not argv:
-        DOC.write_text("\n".join(lines))
-        print(f"wrote {DOC}")
-    return 1 if failures else 0
+        lines += ["", "Failed scripts (see the run's stderr): " + ", ".join(f"bench_{n}" for n, _ in failures)]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_doc(block: str) -> None:
+    """Replace the generated block in docs/benchmarks.md (append it when the page has none)."""
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n## Generated results\n\n" + block + "\n"
+    DOC.write_text(text)
 
 
 if __name__ == "__main__":
