@@ -8,6 +8,7 @@ Call-ID flags (phantom, unbilled, duration, cost) and inserts them. Target: with
 
     python -m benchmarks.bench_reconcile                     # 1,000,000 × 1,000,000
     BENCH_SCALE=small python -m benchmarks.bench_reconcile   # 50,000 × 50,000, a smoke run
+    BENCH_ROWS=200000 python -m benchmarks.bench_reconcile   # any scale (legs; carrier rows ≈ 0.995×)
 """
 
 from __future__ import annotations

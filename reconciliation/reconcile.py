@@ -2,42 +2,47 @@
 
 1. Duplicates: carrier rows sharing a Call-ID (else record id, else the call's own fields) are one
    call billed several times; the first row (lowest id) is the original, the others double_billed.
+   Ranked in SQL with a window function.
 2. Exact: one SQL join on the Call-ID keys stored and indexed at import (``sip_call_id_local`` on
-   both sides; the full Call-ID decides exact vs local_part), never on expressions.
-3. Fuzzy: remaining rows vs remaining legs on (direction, far-end E.164), start within the
+   both sides; the full Call-ID decides exact vs local_part), never on expressions. The pairs stay
+   in a scratch table; only those sharing a row or a leg with another pair come to Python.
+3. Fuzzy: rows vs legs the exact join left over, on (direction, far-end E.164), start within the
    carrier's window, duration close; scored, then assigned mutually-best-first (one-to-one).
-4. Flags on matched pairs, phantoms (carrier rows left over) and unbilled legs (ours left over).
+4. Flags on matched pairs (pre-filtered in SQL), phantoms (carrier rows left over) and unbilled
+   legs (ours left over). Matches are stored with one ``INSERT … SELECT``.
 
-Reads go through the ORM/SQL into DataFrames; there is no query per row.
+The SQL half lives in ``reconcile_sql``; there is no query per row.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from billing.models import Rate
 from billing.rating import billable_seconds
 from extraction.models import CallLeg
+from reconciliation import reconcile_sql as sql
 from reconciliation import store
 from reconciliation.models import (
     CarrierCdr,
     CarrierUpload,
     Cause,
-    CdrMatch,
     Discrepancy,
     DiscrepancyType,
     MatchMethod,
     ReconciliationRun,
 )
-from reconciliation.preview import _dup_keys, detect_offset_minutes
+from reconciliation.preview import detect_offset_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -68,24 +73,28 @@ EXACT_SCORE, LOCAL_SCORE = 1.0, 0.95
 def execute(run: ReconciliationRun) -> None:
     """Compute and store the run's matches, discrepancies and summary (one write transaction)."""
     carrier = run.carrier
-    _progress(run, 5, "loading carrier rows and platform legs")
-    cdrs = load_cdrs(run)
-    legs = load_legs(run)
-    _progress(run, 25, "matching on SIP Call-ID")
-    calls = cdrs[~cdrs["is_credit"]].copy()
-    calls["dup_key"] = _dup_keys(calls) if len(calls) else pd.Series(dtype=str)
-    calls = calls.sort_values("id")
-    calls["dup_rank"] = calls.groupby("dup_key").cumcount() if len(calls) else 0
-    originals = calls[calls["dup_rank"] == 0]
-    exact = assign(exact_candidates(run, originals, legs))
-    _progress(run, 50, "fuzzy matching on numbers, time and duration")
-    fuzzy = assign(fuzzy_candidates(carrier, originals[~originals["id"].isin(exact["cdr_id"])],
-                                    legs[~legs["leg_id"].isin(exact["leg_id"])], run))
-    matches = pd.concat([exact, fuzzy], ignore_index=True)
-    _progress(run, 75, "flagging discrepancies")
-    rows, summary = flag(run, cdrs, calls, originals, legs, matches)
-    _progress(run, 90, "saving results")
-    _save(run, matches, rows, summary)
+    sql.drop_scratch()  # a run that died on this connection may have left its tables
+    try:
+        _progress(run, 5, "loading carrier rows and platform legs")
+        sql.rank_calls(run)
+        _progress(run, 25, "matching on SIP Call-ID")
+        sql.exact_pairs(run)
+        sql.add_matches(_match_rows(assign(contested_candidates())))
+        sql.free_rows(run)
+        _progress(run, 50, "fuzzy matching on numbers, time and duration")
+        free_cdrs = read_cdrs(CarrierCdr.objects.filter(pk__in=RawSQL("SELECT id FROM rc_free_cdr", ())))
+        free_legs = read_legs(CallLeg.objects.filter(pk__in=RawSQL("SELECT id FROM rc_free_leg", ())))
+        fuzzy = assign(fuzzy_candidates(carrier, free_cdrs, free_legs, run))
+        sql.add_matches(_match_rows(fuzzy))
+        _progress(run, 75, "flagging discrepancies")
+        rows, summary = flag(run, free_cdrs, free_legs, fuzzy)
+        _progress(run, 90, "saving results")
+        _save(run, rows, summary)
+    finally:
+        try:
+            sql.drop_scratch()
+        except DatabaseError:  # the connection is unusable (an aborted transaction): the error above counts
+            logger.warning("run %s: scratch tables not dropped", run.pk)
 
 
 def _progress(run: ReconciliationRun, percent: int, label: str) -> None:
@@ -95,12 +104,17 @@ def _progress(run: ReconciliationRun, percent: int, label: str) -> None:
 # --- loading ------------------------------------------------------------------------------
 
 
-def load_cdrs(run: ReconciliationRun) -> pd.DataFrame:
-    qs = CarrierCdr.objects.filter(
+def run_cdrs(run: ReconciliationRun) -> QuerySet[CarrierCdr]:
+    """The run's carrier rows: this carrier, imported uploads, start in the period (credits too)."""
+    return CarrierCdr.objects.filter(
         carrier=run.carrier, upload__status=CarrierUpload.Status.IMPORTED,
         start_utc__gte=run.period_start, start_utc__lt=run.period_end,
-    ).values_list(*CDR_COLUMNS)
-    frame = store.read_values(qs, CDR_COLUMNS)
+    )
+
+
+def read_cdrs(queryset: QuerySet[CarrierCdr]) -> pd.DataFrame:
+    """Carrier rows as a frame of ``CDR_COLUMNS`` (Decimal money, UTC times), ordered by id."""
+    frame = store.read_values(queryset.values_list(*CDR_COLUMNS), CDR_COLUMNS)
     frame["id"] = store.as_number(frame["id"]).astype("int64")
     frame["start_utc"] = store.as_utc(frame["start_utc"])
     for column in ("duration_seconds", "billed_seconds"):
@@ -111,20 +125,12 @@ def load_cdrs(run: ReconciliationRun) -> pd.DataFrame:
         frame[column] = store.as_money(frame[column])
     for column in ("sip_call_id", "sip_call_id_local", "record_id", "currency", "from_e164", "to_e164", "direction"):
         frame[column] = store.as_text(frame[column])
-    return frame
+    return frame.sort_values("id", ignore_index=True)
 
 
-def _pad(run: ReconciliationRun) -> timedelta:
-    # Legs just outside the period still match (midnight, time zones); unbilled uses the period only.
-    return max(timedelta(days=1), timedelta(seconds=run.carrier.fuzzy_window_seconds))
-
-
-def load_legs(run: ReconciliationRun) -> pd.DataFrame:
-    pad = _pad(run)
-    qs = CallLeg.objects.filter(
-        started_at__gte=run.period_start - pad, started_at__lt=run.period_end + pad
-    ).values_list(*LEG_FIELDS.values())
-    frame = store.read_values(qs, list(LEG_FIELDS))
+def read_legs(queryset: QuerySet[CallLeg]) -> pd.DataFrame:
+    """Legs with their cost record and rate as a frame of ``LEG_FIELDS``, ordered by leg id."""
+    frame = store.read_values(queryset.values_list(*LEG_FIELDS.values()), list(LEG_FIELDS))
     frame["leg_id"] = store.as_number(frame["leg_id"]).astype("int64")
     frame["started_at"] = store.as_utc(frame["started_at"])
     frame["connected_at"] = store.as_utc(frame["connected_at"])
@@ -138,45 +144,30 @@ def load_legs(run: ReconciliationRun) -> pd.DataFrame:
     for column in ("leg_sip", "leg_direction", "ani_e164", "dnis_e164", "cost_status", "cost_currency",
                    "rate_prefix", "rate_direction", "conversation_id", "external_call_id"):
         frame[column] = store.as_text(frame[column])
-    return frame
+    return frame.sort_values("leg_id", ignore_index=True)
 
 
 # --- matching -----------------------------------------------------------------------------
 
 
-def exact_candidates(run: ReconciliationRun, originals: pd.DataFrame, legs: pd.DataFrame) -> pd.DataFrame:
-    """Call-ID pairs from one SQL join on the stored, indexed local-part key."""
-    pad = _pad(run)
-    cdr_t, upload_t, leg_t = CarrierCdr._meta.db_table, CarrierUpload._meta.db_table, CallLeg._meta.db_table
-    sql = f"""
-        SELECT c.id, l.id, c.sip_call_id, l.sip_call_id
-        FROM {cdr_t} c
-        JOIN {upload_t} u ON u.id = c.upload_id
-        JOIN {leg_t} l ON l.sip_call_id_local = c.sip_call_id_local
-        WHERE c.carrier_id = %s AND u.status = %s AND c.is_credit = %s
-          AND c.start_utc >= %s AND c.start_utc < %s AND c.sip_call_id_local <> ''
-          AND l.started_at >= %s AND l.started_at < %s
-    """  # noqa: S608 - table names come from model metadata, values are parameters
-    params = [run.carrier_id, CarrierUpload.Status.IMPORTED, False, run.period_start, run.period_end,
-              run.period_start - pad, run.period_end + pad]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        pairs = pd.DataFrame(cursor.fetchall(), columns=["cdr_id", "leg_id", "cdr_sip", "leg_sip"])
-    pairs = pairs[pairs["cdr_id"].isin(originals["id"])]
-    if pairs.empty:
+def contested_candidates() -> pd.DataFrame:
+    """Exact Call-ID pairs that share a carrier row or a leg with another pair, scored for ``assign``.
+
+    Every other exact pair is the only choice of both its sides, so it is accepted in SQL as is.
+    """
+    found = sql.contested_pairs()
+    if not found:
         return _empty_pairs()
-    pairs["method"] = np.where(pairs["cdr_sip"] == pairs["leg_sip"], MatchMethod.EXACT, MatchMethod.LOCAL_PART)
-    if run.carrier.callid_match == "full":
-        # Host dropped on one side only: allowed as a local_part match; a different host is another call.
-        c_host = pairs["cdr_sip"].str.partition("@")[2]
-        l_host = pairs["leg_sip"].str.partition("@")[2]
-        pairs = pairs[(pairs["method"] == MatchMethod.EXACT) | (c_host == "") | (l_host == "")]
+    pairs = pd.DataFrame(found, columns=["cdr_id", "leg_id", "method", "cdr_start", "leg_start"])
     pairs["score"] = np.where(pairs["method"] == MatchMethod.EXACT, EXACT_SCORE, LOCAL_SCORE)
-    times = originals.set_index("id")["start_utc"]
-    leg_times = legs.set_index("leg_id")["leg_start"]
-    delta = (pairs["cdr_id"].map(times) - pairs["leg_id"].map(leg_times)).dt.total_seconds().abs()
+    delta = (store.as_utc(pairs["cdr_start"]) - store.as_utc(pairs["leg_start"])).dt.total_seconds().abs()
     pairs["tiebreak"] = delta.fillna(1e9)
     return pairs[["cdr_id", "leg_id", "method", "score", "tiebreak"]]
+
+
+def _match_rows(pairs: pd.DataFrame) -> list[tuple[int, int, str, Decimal]]:
+    return [(int(c), int(leg), str(m), Decimal(str(round(float(s), 4))))
+            for c, leg, m, s in zip(pairs["cdr_id"], pairs["leg_id"], pairs["method"], pairs["score"], strict=True)]
 
 
 def fuzzy_candidates(carrier, calls: pd.DataFrame, legs: pd.DataFrame, run: ReconciliationRun) -> pd.DataFrame:
@@ -272,38 +263,38 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def flag(
-    run: ReconciliationRun, cdrs: pd.DataFrame, calls: pd.DataFrame, originals: pd.DataFrame,
-    legs: pd.DataFrame, matches: pd.DataFrame,
+    run: ReconciliationRun, free_cdrs: pd.DataFrame, free_legs: pd.DataFrame, fuzzy: pd.DataFrame,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Discrepancy rows (dicts of Discrepancy fields) and the run summary."""
+    """Discrepancy rows (dicts of Discrepancy fields) and the run summary.
+
+    ``free_cdrs``/``free_legs`` are the originals and eligible legs the exact join left over,
+    ``fuzzy`` the pairs the fuzzy pass took from them; every match is in ``rc_match`` by now.
+    """
     carrier = run.carrier
     tol_s = carrier.duration_tolerance_seconds
     tol_money = Decimal(carrier.cost_tolerance)
-    leg_by_id = legs.set_index("leg_id")
-    credits = _credits_by_key(cdrs)
+    credit_rows = read_cdrs(run_cdrs(run).filter(is_credit=True))
+    credits = _credits_by_key(credit_rows)
     rates = _other_rates(carrier)
     out: list[dict[str, Any]] = []
 
-    matched = matches.merge(originals, left_on="cdr_id", right_on="id").merge(legs, on="leg_id")
-    for r in _flag_candidates(matched, tol_s, tol_money, credits).itertuples(index=False):
+    # Matched pairs: only those the SQL pre-filter found may be flagged.
+    sql.flag_candidates(run, tol_s, tol_money)
+    for r in _flag_pairs().itertuples(index=False):
         out.extend(_pair_flags(r, carrier, tol_s, tol_money, credits, rates))
 
     # Double billing: every copy after the first of one call.
-    leg_of_cdr = dict(zip(matches["cdr_id"], matches["leg_id"], strict=True))
-    method_of_cdr = dict(zip(matches["cdr_id"], matches["method"], strict=True))
-    first_of_key = originals.set_index("dup_key")["id"]
-    for r in calls[calls["dup_rank"] > 0].itertuples(index=False):
-        original = first_of_key.get(r.dup_key)
-        leg_id = leg_of_cdr.get(original)
-        leg = leg_by_id.loc[leg_id] if leg_id is not None else None
+    for r in _copies().itertuples(index=False):
+        leg_id = _int_or_none(r.leg_id)
+        leg = None if leg_id is None else {"expected_billable": r.expected_billable, "duration_ms": r.duration_ms}
         charge = _dec(r.charge)
         out.append(_row(
-            DiscrepancyType.DOUBLE_BILLED, Cause.DUPLICATE, f"copy of carrier row #{original}", r, leg, leg_id,
-            method_of_cdr.get(original, ""), amount=charge or Decimal(0), currency=r.currency,
+            DiscrepancyType.DOUBLE_BILLED, Cause.DUPLICATE, f"copy of carrier row #{r.original_id}", r, leg, leg_id,
+            r.method if isinstance(r.method, str) else "", amount=charge or Decimal(0), currency=r.currency,
         ))
 
     # Phantoms: carrier rows billed with no platform call.
-    unmatched = originals[~originals["id"].isin(matches["cdr_id"])]
+    unmatched = free_cdrs[~free_cdrs["id"].isin(fuzzy["cdr_id"])]
     billed = unmatched["charge"].map(lambda v: v is not None and _dec(v) > 0) | (
         unmatched["charge"].isna() & (unmatched["billed_seconds"].fillna(unmatched["duration_seconds"]).fillna(0) > 0)
     )
@@ -320,9 +311,10 @@ def flag(
                         amount=_dec(r.charge) or Decimal(0), currency=r.currency))
 
     # Unbilled: our rated legs of this carrier in the period that no carrier row matched.
+    legs = free_legs
     in_period = (legs["started_at"] >= run.period_start) & (legs["started_at"] < run.period_end)
     ours = legs[in_period & (legs["leg_carrier_id"] == carrier.pk) & (legs["cost_status"] == "rated")]
-    ours = ours[~ours["leg_id"].isin(matches["leg_id"])]
+    ours = ours[~ours["leg_id"].isin(fuzzy["leg_id"])]
     ours = ours[ours["expected_cost"].map(lambda v: v is not None and _dec(v) > 0).astype(bool)]
     for leg in ours.itertuples(index=False):
         expected = _dec(leg.expected_cost)
@@ -336,24 +328,29 @@ def flag(
             "currency": leg.cost_currency or carrier.currency,
         })
 
-    summary = _summary(run, cdrs, calls, matches, matched, legs, ours, out, offset)
+    summary = _summary(run, credit_rows, ours, out, offset)
     return out, summary
 
 
-def _flag_candidates(matched: pd.DataFrame, tol_s: int, tol_money: Decimal, credits: dict) -> pd.DataFrame:
-    """Vectorised pre-filter: pairs that may be flagged. Floats only narrow the set (with a wide
-    margin); every decision on money is then taken exactly, in Decimal, by ``_pair_flags``."""
-    if matched.empty:
-        return matched
-    billed = matched["billed_seconds"].fillna(matched["duration_seconds"])
-    expected_billed = matched["expected_billable"]
-    seconds = expected_billed.notna() & billed.notna() & ((billed - expected_billed).abs() > tol_s)
-    charge = matched["charge"].map(lambda v: np.nan if v is None else float(v)).astype(float)
-    expected = matched["expected_cost"].map(lambda v: np.nan if v is None else float(v)).astype(float)
-    money = (matched["cost_status"] == "rated") & ((charge - expected).abs() > float(tol_money) / 2)
-    keys = matched["sip_call_id"].where(matched["sip_call_id"] != "", matched["record_id"])
-    credited = keys.isin(list(credits)) if credits else False
-    return matched[seconds | money | credited]
+def _flag_pairs() -> pd.DataFrame:
+    """The pre-filtered matched pairs with both sides' columns (carrier row, then leg)."""
+    pairs = pd.DataFrame(sql.flag_pairs(), columns=["cdr_id", "leg_id", "method"])
+    if pairs.empty:
+        return pairs
+    cdrs = read_cdrs(CarrierCdr.objects.filter(pk__in=RawSQL("SELECT cdr_id FROM rc_flag", ())))
+    legs = read_legs(CallLeg.objects.filter(pk__in=RawSQL("SELECT leg_id FROM rc_flag", ())))
+    pairs = pairs.sort_values("cdr_id", ignore_index=True)
+    return pairs.merge(cdrs, left_on="cdr_id", right_on="id").merge(legs, on="leg_id")
+
+
+def _copies() -> pd.DataFrame:
+    """Duplicate carrier rows with their original, its leg and method, and that leg's figures."""
+    links = pd.DataFrame(sql.duplicate_links(),
+                         columns=["id", "original_id", "leg_id", "method", "expected_billable", "duration_ms"])
+    if links.empty:
+        return links
+    copies = read_cdrs(CarrierCdr.objects.filter(pk__in=RawSQL("SELECT id FROM rc_call WHERE dup_rank > 1", ())))
+    return copies.merge(links, on="id").sort_values("id", ignore_index=True)
 
 
 def _pair_flags(r, carrier, tol_s, tol_money, credits, rates) -> list[dict[str, Any]]:
@@ -483,28 +480,28 @@ def _row(kind, cause, detail, r, leg, leg_id, method, *, amount, currency, expec
     }
 
 
-def _summary(run, cdrs, calls, matches, matched, legs, unbilled, rows, offset) -> dict[str, Any]:
+def _summary(run, credit_rows, unbilled, rows, offset) -> dict[str, Any]:
     by_type: dict[str, dict[str, Any]] = {t.value: {"count": 0, "amount": Decimal(0)} for t in DiscrepancyType}
     for row in rows:
         by_type[row["type"]]["count"] += 1
         by_type[row["type"]]["amount"] += row["amount_at_stake"] or Decimal(0)
-    billed = sum((_dec(v) for v in calls["charge"] if v is not None), Decimal(0))
-    credits = sum((_dec(v) for v in cdrs.loc[cdrs["is_credit"], "charge"] if v is not None), Decimal(0))
-    expected_legs = pd.concat([matched[["leg_id", "expected_cost", "cost_status"]],
-                               unbilled[["leg_id", "expected_cost", "cost_status"]]]).drop_duplicates("leg_id")
-    expected = sum((_dec(v) for v, s in zip(expected_legs["expected_cost"], expected_legs["cost_status"], strict=True)
-                    if v is not None and s == "rated"), Decimal(0))
-    methods = matches["method"].value_counts().to_dict() if len(matches) else {}
-    unrated = int((matched["cost_status"] != "rated").sum()) if len(matched) else 0
+    counted = sql.counts()
+    billed = sql.money_total(run_cdrs(run).filter(is_credit=False), "charge")
+    credits = sum((_dec(v) for v in credit_rows["charge"] if v is not None), Decimal(0))
+    # Matched legs and unbilled legs never overlap (each leg is matched at most once).
+    expected = counted["matched_expected"] + sum(
+        (_dec(v) for v, s in zip(unbilled["expected_cost"], unbilled["cost_status"], strict=True)
+         if v is not None and s == "rated"), Decimal(0))
+    platform_legs = CallLeg.objects.filter(
+        started_at__gte=run.period_start, started_at__lt=run.period_end, cost_record__carrier=run.carrier
+    ).count()
     return {
-        "carrier_rows": int(len(calls)),
-        "credit_rows": int(cdrs["is_credit"].sum()),
-        "duplicates": int((calls["dup_rank"] > 0).sum()) if len(calls) else 0,
-        "matched": {str(k): int(v) for k, v in methods.items()},
-        "matched_unrated_legs": unrated,
-        "platform_legs": int(((legs["leg_carrier_id"] == run.carrier_id)
-                              & (legs["started_at"] >= run.period_start)
-                              & (legs["started_at"] < run.period_end)).sum()),
+        "carrier_rows": counted["carrier_rows"],
+        "credit_rows": int(len(credit_rows)),
+        "duplicates": counted["duplicates"],
+        "matched": counted["matched"],
+        "matched_unrated_legs": counted["matched_unrated_legs"],
+        "platform_legs": platform_legs,
         "billed_total": billed,
         "expected_total": expected,
         "credits_total": credits,
@@ -523,12 +520,7 @@ _UPDATE_FIELDS = [
 ]
 
 
-def _save(run: ReconciliationRun, matches: pd.DataFrame, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    match_rows = pd.DataFrame({
-        "run_id": run.pk, "carrier_cdr_id": matches["cdr_id"].astype("int64"),
-        "leg_id": matches["leg_id"].astype("int64"), "method": matches["method"].astype(str),
-        "score": [Decimal(str(round(float(s), 4))) for s in matches["score"]],
-    })
+def _save(run: ReconciliationRun, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     methods = summary["matched"]
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -536,8 +528,7 @@ def _save(run: ReconciliationRun, matches: pd.DataFrame, rows: list[dict[str, An
             # run is simply run again, so the commit need not wait for the disk.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        CdrMatch.objects.filter(run=run).delete()
-        store.write_frame(CdrMatch, match_rows, ["run_id", "carrier_cdr_id", "leg_id", "method", "score"])
+        matched = sql.save_matches(run)
         # Upsert on (run, key) keeps each discrepancy's status, assignee and notes across re-runs;
         # those no longer found are deleted when untouched, else kept and marked superseded.
         Discrepancy.objects.filter(run=run).update(superseded=True)
@@ -553,7 +544,7 @@ def _save(run: ReconciliationRun, matches: pd.DataFrame, rows: list[dict[str, An
             billed_total=summary["billed_total"], expected_total=summary["expected_total"],
             credits_total=summary["credits_total"], summary=_jsonable(summary), finished_at=timezone.now(),
         )
-    logger.info("run %s: %s matches, %s discrepancies", run.pk, len(match_rows), len(rows))
+    logger.info("run %s: %s matches, %s discrepancies", run.pk, matched, len(rows))
 
 
 def _discrepancy_key(row: dict[str, Any]) -> str:
