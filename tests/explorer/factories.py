@@ -1,198 +1,29 @@
-"""Factories for dashboard and explorer tests: just the fields these pages read."""
+"""Dashboard and explorer data: the shared factories plus a hand-computed week."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
-import factory
-
 from billing.models import Carrier, CostRecord
-from extraction.models import CallLeg, Connection, Conversation, Participant, Segment, Session, SessionMetric
-from reconciliation.models import CarrierCdr, CarrierUpload, CdrMatch, Discrepancy, ReconciliationRun
-
-T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday
-
-
-class ConnectionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Connection
-        django_get_or_create = ("name",)
-
-    name = "acme-genesys"
-    platform = "genesys"
-
-
-class CarrierFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Carrier
-        django_get_or_create = ("name",)
-
-    name = "Carrier A"
-    currency = "USD"
-
-
-class ConversationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Conversation
-
-    connection = factory.SubFactory(ConnectionFactory)
-    conversation_id = factory.Sequence(lambda n: f"conv-{n:05d}")
-    conversation_start = T0
-
-
-class CallLegFactory(factory.django.DjangoModelFactory):
-    """An answered outbound leg; ``talk_s`` sets the talk time."""
-
-    class Meta:
-        model = CallLeg
-
-    class Params:
-        talk_s = 60
-
-    connection = factory.SubFactory(ConnectionFactory)
-    platform = "genesys"
-    external_call_id = factory.Sequence(lambda n: f"conv-{n:05d}")
-    leg_id = factory.Sequence(lambda n: f"leg-{n:05d}")
-    sip_call_id = factory.Sequence(lambda n: f"call{n}@sbc.example.net")
-    sip_call_id_local = factory.LazyAttribute(lambda o: o.sip_call_id.split("@")[0])
-    direction = "outbound"
-    ani = "+14155550100"
-    dnis = "+442079460188"
-    ani_e164 = factory.LazyAttribute(lambda o: o.ani)
-    dnis_e164 = factory.LazyAttribute(lambda o: o.dnis)
-    started_at = T0
-    connected_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(seconds=5))
-    duration_ms = factory.LazyAttribute(lambda o: o.talk_s * 1000)
-    ended_at = factory.LazyAttribute(
-        lambda o: (o.connected_at or o.started_at) + timedelta(milliseconds=o.duration_ms)
-    )
-    queue_name = "Sales"
-    wrapup_name = "Sale"
-    trunk = "carrier-a-trunk"
-
-
-class CostRecordFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CostRecord
-
-    leg = factory.SubFactory(CallLegFactory)
-    carrier = factory.SubFactory(CarrierFactory)
-    destination = "United Kingdom - London"
-    country = "GB"
-    number_type = CostRecord.NumberType.FIXED
-    billable_seconds = 60
-    cost = Decimal("1.000000")
-    exact_cost = factory.LazyAttribute(lambda o: o.cost)
-    currency = "USD"
-    status = CostRecord.Status.RATED
-    rated_at = T0
-
-
-class ReconciliationRunFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ReconciliationRun
-        django_get_or_create = ("carrier", "period_start", "period_end")
-
-    carrier = factory.SubFactory(CarrierFactory)
-    period_start = datetime(2026, 11, 1, tzinfo=UTC)
-    period_end = datetime(2026, 12, 1, tzinfo=UTC)
-    status = "done"
-
-
-class CarrierUploadFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CarrierUpload
-
-    carrier = factory.SubFactory(CarrierFactory)
-    original_name = "cdrs.csv"
-    file = "reconciliation/uploads/cdrs.csv"
-    sha256 = factory.Sequence(lambda n: f"{n:064d}")
-
-
-class CarrierCdrFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CarrierCdr
-
-    upload = factory.SubFactory(CarrierUploadFactory)
-    carrier = factory.LazyAttribute(lambda o: o.upload.carrier)
-    line_number = factory.Sequence(lambda n: n + 2)
-    record_id = factory.Sequence(lambda n: f"R{n:05d}")
-    start_utc = T0
-    duration_seconds = 60
-    billed_seconds = 60
-    charge = Decimal("1.500000")
-    currency = "USD"
-    from_e164 = "+14155550100"
-    to_e164 = "+442079460188"
-
-
-class DiscrepancyFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Discrepancy
-
-    run = factory.SubFactory(ReconciliationRunFactory)
-    key = factory.Sequence(lambda n: f"k{n}")
-    type = "cost_mismatch"
-    status = "open"
-    amount_at_stake = Decimal("0.500000")
-    currency = "USD"
-
-
-class CdrMatchFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CdrMatch
-
-    run = factory.SubFactory(ReconciliationRunFactory)
-    carrier_cdr = factory.SubFactory(CarrierCdrFactory)
-    leg = factory.SubFactory(CallLegFactory)
-    method = "exact"
-
-
-class ParticipantFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Participant
-
-    conversation = factory.SubFactory(ConversationFactory)
-    participant_id = factory.Sequence(lambda n: f"p-{n}")
-    participant_name = "Jane Customer"
-    purpose = "customer"
-
-
-class SessionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Session
-
-    participant = factory.SubFactory(ParticipantFactory)
-    conversation = factory.LazyAttribute(lambda o: o.participant.conversation)
-    session_id = factory.Sequence(lambda n: f"s-{n:05d}")
-    media_type = "voice"
-    direction = "outbound"
-    ani = "+14155550100"
-    dnis = "+442079460188"
-
-
-class SegmentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Segment
-
-    session = factory.SubFactory(SessionFactory)
-    conversation = factory.LazyAttribute(lambda o: o.session.conversation)
-    segment_index = factory.Sequence(lambda n: n)
-    segment_start = T0
-    segment_end = factory.LazyAttribute(lambda o: o.segment_start + timedelta(seconds=30))
-    segment_type = "interact"
-
-
-class SessionMetricFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = SessionMetric
-
-    session = factory.SubFactory(SessionFactory)
-    conversation = factory.LazyAttribute(lambda o: o.session.conversation)
-    name = "tTalk"
-    value = 30000
-    emit_date = T0
+from extraction.models import CallLeg
+from tests.factories import (  # noqa: F401 - re-exported for the dashboard and explorer tests
+    T0,
+    CallLegFactory,
+    CarrierCdrFactory,
+    CarrierFactory,
+    CarrierUploadFactory,
+    CdrMatchFactory,
+    ConnectionFactory,
+    ConversationFactory,
+    CostRecordFactory,
+    DiscrepancyFactory,
+    ParticipantFactory,
+    ReconciliationRunFactory,
+    SegmentFactory,
+    SessionFactory,
+    SessionMetricFactory,
+)
 
 
 def rated_leg(*, cost: str, carrier: Carrier | None = None, **leg_fields) -> CallLeg:

@@ -1,4 +1,4 @@
-"""Factories for forecast tests: connections, call legs with wrap-up codes, cost records, targets."""
+"""Forecast test data: the shared factories with inbound legs carrying wrap-up codes."""
 
 from __future__ import annotations
 
@@ -9,49 +9,29 @@ import factory
 from django.utils import timezone
 
 from billing.models import CostRecord
-from cdrweb.forecast.models import HandoffTarget
 from extraction.models import CallLeg, Connection
+from tests import factories as base
+from tests.factories import HandoffTargetFactory  # noqa: F401 - re-exported
 
 
-class ConnectionFactory(factory.django.DjangoModelFactory):
+class ConnectionFactory(base.ConnectionFactory):
     class Meta:
-        model = Connection
+        django_get_or_create = ()
 
     name = factory.Sequence(lambda n: f"conn-{n}")
-    platform = "genesys"
     region = "mypurecloud.ie"
     client_id = "client-id"
-    client_secret = "client-secret"
+    client_secret = "client-secret"  # noqa: S105
 
 
-class CallLegFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CallLeg
-
+class CallLegFactory(base.CallLegFactory):
     connection = factory.SubFactory(ConnectionFactory)
-    platform = "genesys"
-    external_call_id = factory.Sequence(lambda n: f"call-{n}")
-    leg_id = factory.Sequence(lambda n: f"leg-{n}")
     direction = "inbound"
     started_at = factory.LazyFunction(timezone.now)
-    connected_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(seconds=5))
     duration_ms = 60_000
     talk_ms = 180_000
     wrapup_code = "code-sales"
     wrapup_name = "Sales"
-
-
-class HandoffTargetFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = HandoffTarget
-
-    name = factory.Sequence(lambda n: f"target-{n}")
-    kind = HandoffTarget.Kind.WEBHOOK
-    url = "http://127.0.0.1:9/hook"
-    secret = "s3cret-key"
-    timeout_seconds = 5
-    max_attempts = 3
-    backoff_seconds = Decimal("0")
 
 
 def bulk_legs(

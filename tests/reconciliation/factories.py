@@ -1,4 +1,4 @@
-"""factory_boy factories for the reconciliation tests (upstream rows built from their contract fields)."""
+"""Reconciliation test data: the shared factories on the carrier-samples README's number plan."""
 
 from __future__ import annotations
 
@@ -7,92 +7,58 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import factory
 
-from billing.models import Carrier, CostRecord, Rate, RateCard
-from extraction.models import CallLeg, Connection
+from billing.models import Carrier, CostRecord
+from extraction.models import CallLeg
+from tests import factories as base
 
 
-class ConnectionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Connection
-        django_get_or_create = ("name",)
-
-    platform = "genesys"
+class ConnectionFactory(base.ConnectionFactory):
     name = "Genesys test org"
 
 
-class CarrierFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Carrier
-        django_get_or_create = ("name",)
-
+class CarrierFactory(base.CarrierFactory):
     name = factory.Sequence(lambda n: f"Carrier {n}")
-    currency = "USD"
     default_region = "US"
     duration_tolerance_seconds = 1
     cost_tolerance = Decimal("0.0001")
     fuzzy_window_seconds = 120
 
 
-class RateCardFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = RateCard
-
+class RateCardFactory(base.RateCardFactory):
     carrier = factory.SubFactory(CarrierFactory)
     name = "Standard"
-    version = factory.Sequence(lambda n: n + 1)
-    currency = "USD"
     effective_from = datetime(2026, 1, 1, tzinfo=UTC)
     default_increment_first = 30
-    default_increment_next = 6
 
 
-class RateFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Rate
-
+class RateFactory(base.RateFactory):
     rate_card = factory.SubFactory(RateCardFactory)
-    prefix = "1"
-    direction = "outbound"
+    destination = ""
     rate_per_minute = Decimal("0.006")
 
 
-class CallLegFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CallLeg
-
+class CallLegFactory(base.CallLegFactory):
     connection = factory.SubFactory(ConnectionFactory)
-    platform = "genesys"
-    external_call_id = factory.Sequence(lambda n: f"conv-{n}")
-    leg_id = factory.Sequence(lambda n: f"leg-{n}")
     sip_call_id = ""
-    sip_call_id_local = factory.LazyAttribute(lambda o: o.sip_call_id.split("@", 1)[0])
-    direction = "outbound"
     ani = "+13125550101"
     dnis = "+12025550143"
-    ani_e164 = factory.LazyAttribute(lambda o: o.ani)
-    dnis_e164 = factory.LazyAttribute(lambda o: o.dnis)
     started_at = datetime(2026, 11, 3, 14, 5, 9, tzinfo=UTC)
     connected_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(seconds=6))
     duration_ms = 107_000
-    ended_at = factory.LazyAttribute(
-        lambda o: (o.connected_at or o.started_at) + timedelta(milliseconds=o.duration_ms)
-    )
     purpose = "external"
+    queue_name = ""
+    wrapup_name = ""
+    trunk = ""
 
 
-class CostRecordFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CostRecord
-
+class CostRecordFactory(base.CostRecordFactory):
     leg = factory.SubFactory(CallLegFactory)
     carrier = factory.SubFactory(CarrierFactory)
-    rate_card = None
-    rate = None
+    destination = ""
+    country = ""
+    number_type = CostRecord.NumberType.UNKNOWN
     billable_seconds = 0
     cost = Decimal("0")
-    exact_cost = factory.LazyAttribute(lambda o: o.cost)
-    currency = "USD"
-    status = "rated"
     rated_at = datetime(2026, 11, 5, tzinfo=UTC)
 
 
