@@ -210,6 +210,8 @@ class CostRecord(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["carrier", "status"], name="cost_carrier_status"),
+            # the dashboard's costliest calls: read in cost order, stop after the first few
+            models.Index(fields=["status", "currency", "-cost"], name="cost_status_currency_cost"),
         ]
 
     def __str__(self) -> str:

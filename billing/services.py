@@ -24,7 +24,7 @@ from billing.models import (
     RateCard,
     RatingRun,
 )
-from cdrweb import audit
+from cdrweb import audit, rollup
 from cdrweb.tasks import claim_lease, enqueue, release_lease
 from extraction.models import CallLeg
 
@@ -521,6 +521,7 @@ def _process_batch(run: RatingRun, batch: pd.DataFrame, ctx: engine.RatingContex
         elif not changed.empty:
             replaced = changed.loc[changed["leg_id"].isin(old.index), "leg_id"]
             store.write_results(changed, replaced=replaced, run_id=run.pk, now=timezone.now())
+            rollup.refresh_rated(batch, changed["leg_id"])  # the dashboard's daily rollup, same transaction
         run.processed_legs += len(batch)
         run.rated_legs += rated
         run.unrated_legs += len(frame) - rated

@@ -18,11 +18,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import floatformat
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from billing.models import Carrier
-from cdrweb import charts
+from cdrweb import charts, masking, rollup
 from cdrweb import dashboard_selectors as sel
 from cdrweb.explorer.filters import NONE, CallLegFilter
 from cdrweb.explorer.periods import Period, Preset
@@ -182,8 +185,10 @@ def build_dashboard(filterset: CallLegFilter, *, currency: str | None) -> dict[s
     previous = period.previous()
     data = filterset.form.cleaned_data
     carrier: Carrier | None = data.get("carrier")
+    # the daily/hourly rollups answer the leg aggregates when the filters allow (same numbers)
+    rolled = rollup.filters_for(data) if rollup.is_ready() else None
     # one scan of the legs covers both periods: KPIs, cost per day, carriers and currencies
-    totals = sel.daily_totals(legs, Period(previous.start, period.end))
+    totals = sel.daily_totals(legs, Period(previous.start, period.end), rollup=rolled)
     found = sel.currencies(totals, period)
     currency = (
         (currency or "").upper() or (found[0] if found else None) or (carrier.currency if carrier else DEFAULT_CURRENCY)
@@ -196,7 +201,7 @@ def build_dashboard(filterset: CallLegFilter, *, currency: str | None) -> dict[s
     open_before = sel.overbilled_open(discrepancies, previous, currency=currency)
     now = sel.kpis(totals, period, currency=currency, overbilled_open=open_now)
     before = sel.kpis(totals, previous, currency=currency, overbilled_open=open_before)
-    breakdown = sel.cost_breakdown(legs, period, currency=currency)
+    breakdown = sel.cost_breakdown(legs, period, currency=currency, rollup=rolled)
 
     per_day = _with_urls(
         sel.cost_per_day(totals, period, currency=currency),
@@ -206,7 +211,9 @@ def build_dashboard(filterset: CallLegFilter, *, currency: str | None) -> dict[s
     by_type = _with_urls(sel.cost_by_number_type(breakdown), lambda r: links.money(number_type=r.key))
     by_queue = _with_urls(sel.cost_by_queue(breakdown), lambda r: links.money(queue=_key(r.key)))
     by_wrapup = _with_urls(sel.cost_by_wrapup(breakdown), lambda r: links.money(wrapup=_key(r.key)))
-    heat = _with_urls(sel.calls_by_hour_weekday(legs, period), lambda r: links.calls(weekday=r.weekday, hour=r.hour))
+    heat = _with_urls(
+        sel.calls_by_hour_weekday(legs, period, rollup=rolled), lambda r: links.calls(weekday=r.weekday, hour=r.hour)
+    )
     over = _with_urls(
         sel.overbilled_by_month(discrepancies, period, currency=currency),
         lambda r: links.calls(_month_period(r.month), carrier=_int_or_none(r.carrier_id), overbilled="any"),
@@ -250,7 +257,7 @@ def build_dashboard(filterset: CallLegFilter, *, currency: str | None) -> dict[s
         }
         for div_id, title, df, func, money in figures
     ]
-    top = sel.top_costly_calls(legs, period, currency=currency)
+    top = sel.top_costly_calls(legs, period, currency=currency, rollup=rolled)
     return {
         "period": period,
         "previous": previous,
@@ -339,7 +346,40 @@ def render_home(request: HttpRequest) -> HttpResponse:
     if not filterset.is_valid():
         return render(request, "cdrweb/home.html", context, status=400)
     context.update(cached_dashboard(filterset, currency=filterset.form.cleaned_data.get("currency")))
+    context["top_rows"] = top_call_rows(context["top_calls"], masking.masker_for(request))
     return render(request, "cdrweb/home.html", context)
+
+
+def top_call_rows(top: list[CallLeg], pii: masking.Masker) -> list[SafeString]:
+    """The top calls table's rows, numbers masked by ``pii``; drawn here in one pass because a
+    template loop over 20 rows × 8 cells cost as much as the rest of a cached page."""
+    detail = reverse("calls:detail", args=[0])[: -len("0/")]
+    rows = []
+    for leg in top:
+        cost = getattr(leg, "cost_record", None)
+        if cost is None:  # its cost record went away since the cached list was made
+            continue
+        overbilled = (
+            format_html('<span class="badge bad">{}</span>', floatformat(leg.overbilled, 2)) if leg.overbilled else ""
+        )
+        rows.append(
+            format_html(
+                '<tr><td><a href="{}{}/">{}</a></td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td>'
+                '<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>',
+                detail,
+                leg.pk,
+                dateformat.format(timezone.localtime(leg.started_at), "Y-m-d H:i"),
+                leg.direction,
+                pii.phone(leg.dnis_e164 or leg.dnis),
+                cost.destination,
+                cost.country,
+                cost.carrier or "",
+                cost.billable_seconds,
+                floatformat(cost.cost, 4),
+                overbilled,
+            )
+        )
+    return rows
 
 
 def _cache_key(filterset: CallLegFilter, currency: str | None) -> str:

@@ -3,15 +3,20 @@
 Every selector takes the legs already narrowed by the URL filters (without the period) and the
 period, so the same code serves the current and the previous period. Money sums only count cost
 records in one currency: adding euros to dollars is never right.
+
+The three leg aggregates (daily_totals, cost_breakdown, calls_by_hour_weekday) also accept
+``rollup``: the same filters as keyword arguments on the rollup tables (``cdrweb.rollup``). They then
+sum the daily/hourly rollup rows instead of scanning the legs, with identical results.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
-from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum, Value
+from django.db.models import Count, DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import (
     Coalesce,
     ExtractHour,
@@ -24,8 +29,9 @@ from django.utils import timezone
 from billing.models import Carrier, CostRecord
 from cdrweb.explorer.periods import Period, months_back
 from cdrweb.explorer.selectors import OPEN_STATUSES, overbilled_discrepancies
+from cdrweb.models import DailyLegRollup, HourlyLegRollup
 from extraction.models import CallLeg
-from reconciliation.models import Discrepancy
+from reconciliation.models import CarrierCdr, Discrepancy
 
 ZERO = Decimal("0")
 _MONEY = DecimalField(max_digits=24, decimal_places=6)
@@ -70,33 +76,46 @@ class Kpis:
 _TOTALS = ["day", "carrier_id", "carrier", "currency", "status", "calls", "billed_seconds", "cost"]
 
 
-def daily_totals(legs: QuerySet[CallLeg], period: Period) -> pd.DataFrame:
+def _rolled_days(model, period: Period, rollup: dict[str, Any]) -> QuerySet:
+    return model.objects.filter(day__gte=period.start, day__lte=period.end, **rollup)
+
+
+def daily_totals(legs: QuerySet[CallLeg], period: Period, *, rollup: dict[str, Any] | None = None) -> pd.DataFrame:
     """Columns day, carrier_id, carrier, currency, status ('' = no cost record yet), calls,
     billed_seconds, cost (Decimal): one row per day, carrier, currency and rating status."""
     tz = timezone.get_current_timezone()
-    rows = (
-        in_period(legs, period)
-        .annotate(day=TruncDate("started_at", tzinfo=tz))
-        .values(
-            "day",
-            "cost_record__carrier_id",
-            "cost_record__carrier__name",
-            "cost_record__currency",
-            "cost_record__status",
+    if rollup is not None:
+        rows = (
+            _rolled_days(DailyLegRollup, period, rollup)
+            .values("day", "carrier_id", "carrier__name", "currency", "status")
+            .annotate(n_calls=Sum("calls"), n_billed=Sum("billed_seconds"), n_cost=Sum("cost"))
+            .order_by()
+            .values_list("day", "carrier_id", "carrier__name", "currency", "status", "n_calls", "n_billed", "n_cost")
         )
-        .annotate(calls=Count("pk"), billed=Sum("cost_record__billable_seconds"), cost=Sum("cost_record__cost"))
-        .order_by()
-        .values_list(
-            "day",
-            "cost_record__carrier_id",
-            "cost_record__carrier__name",
-            "cost_record__currency",
-            "cost_record__status",
-            "calls",
-            "billed",
-            "cost",
+    else:
+        rows = (
+            in_period(legs, period)
+            .annotate(day=TruncDate("started_at", tzinfo=tz))
+            .values(
+                "day",
+                "cost_record__carrier_id",
+                "cost_record__carrier__name",
+                "cost_record__currency",
+                "cost_record__status",
+            )
+            .annotate(calls=Count("pk"), billed=Sum("cost_record__billable_seconds"), cost=Sum("cost_record__cost"))
+            .order_by()
+            .values_list(
+                "day",
+                "cost_record__carrier_id",
+                "cost_record__carrier__name",
+                "cost_record__currency",
+                "cost_record__status",
+                "calls",
+                "billed",
+                "cost",
+            )
         )
-    )
     frame = _frame(rows, _TOTALS)
     frame["currency"] = frame["currency"].fillna("")
     frame["status"] = frame["status"].fillna("")
@@ -177,8 +196,12 @@ def scoped_discrepancies(
     A phantom charge has no leg of ours, so it is only shown while no leg attribute is filtered;
     its time is the discrepancy's start, else the leg's, else the carrier row's.
     """
+    # Subqueries, not joins: COALESCE runs them only for rows without a start of their own, where
+    # a LEFT JOIN made PostgreSQL hash the whole leg table for a few thousand discrepancies.
+    leg_start = CallLeg.objects.filter(pk=OuterRef("leg_id")).values("started_at")[:1]
+    cdr_start = CarrierCdr.objects.filter(pk=OuterRef("carrier_cdr_id")).values("start_utc")[:1]
     found = overbilled_discrepancies().annotate(
-        happened_at=Coalesce("start_utc", "leg__started_at", "carrier_cdr__start_utc")
+        happened_at=Coalesce("start_utc", Subquery(leg_start), Subquery(cdr_start))
     )
     if carrier is not None:
         found = found.filter(run__carrier=carrier)
@@ -200,8 +223,20 @@ def _frame(rows, columns: list[str]) -> pd.DataFrame:
 # actually called (hundreds to a few thousand), not by the number of legs.
 
 
-def cost_breakdown(legs: QuerySet[CallLeg], period: Period, *, currency: str) -> pd.DataFrame:
+def cost_breakdown(
+    legs: QuerySet[CallLeg], period: Period, *, currency: str, rollup: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Columns country, number_type, queue, wrapup, cost (Decimal), calls; rated legs in ``currency``."""
+    if rollup is not None:
+        rows = (
+            _rolled_days(DailyLegRollup, period, rollup)
+            .filter(currency=currency, status=CostRecord.Status.RATED)
+            .values("country", "number_type", "queue_name", "wrapup_name")
+            .annotate(n_cost=Sum("cost"), n_calls=Sum("calls"))
+            .order_by()
+            .values_list("country", "number_type", "queue_name", "wrapup_name", "n_cost", "n_calls")
+        )
+        return _frame(rows, ["country", "number_type", "queue", "wrapup", "cost", "calls"])
     rows = (
         in_period(legs, period)
         .filter(_in_currency(currency))
@@ -247,9 +282,21 @@ def cost_by_wrapup(breakdown: pd.DataFrame) -> pd.DataFrame:
     return _cost_by(breakdown, "wrapup", 20)
 
 
-def calls_by_hour_weekday(legs: QuerySet[CallLeg], period: Period) -> pd.DataFrame:
+def calls_by_hour_weekday(
+    legs: QuerySet[CallLeg], period: Period, *, rollup: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Columns weekday (1 = Monday), hour (0-23, site time zone), calls; all legs, rated or not."""
     tz = timezone.get_current_timezone()
+    if rollup is not None:
+        rows = (
+            _rolled_days(HourlyLegRollup, period, rollup)
+            .annotate(weekday=ExtractIsoWeekDay("day"))
+            .values("weekday", "hour")
+            .annotate(n_calls=Sum("calls"))
+            .order_by("weekday", "hour")
+            .values_list("weekday", "hour", "n_calls")
+        )
+        return _frame(rows, ["weekday", "hour", "calls"])
     rows = (
         in_period(legs, period)
         .annotate(weekday=ExtractIsoWeekDay("started_at", tzinfo=tz), hour=ExtractHour("started_at", tzinfo=tz))
@@ -322,14 +369,32 @@ def carrier_summary(totals: pd.DataFrame, overbilled: pd.DataFrame, period: Peri
     return merged.sort_values(["cost", "carrier"], ascending=[False, True]).reset_index(drop=True)
 
 
-def top_costly_calls(legs: QuerySet[CallLeg], period: Period, *, currency: str) -> list[CallLeg]:
+def _top_cost_floor(period: Period, *, currency: str, rollup: dict[str, Any]) -> Decimal | None:
+    """A cost the 20 costliest legs reach for sure: the 20th largest rollup-row maximum (20 rows,
+    so 20 distinct legs, cost at least that much). None when fewer rows: no bound then."""
+    maxima = (
+        _rolled_days(DailyLegRollup, period, rollup)
+        .filter(currency=currency, status=CostRecord.Status.RATED, max_cost__isnull=False)
+        .order_by("-max_cost")
+        .values_list("max_cost", flat=True)[TOP_CALLS - 1 : TOP_CALLS]
+    )
+    return next(iter(maxima), None)
+
+
+def top_costly_calls(
+    legs: QuerySet[CallLeg], period: Period, *, currency: str, rollup: dict[str, Any] | None = None
+) -> list[CallLeg]:
     """The 20 costliest legs of the period with cost record and carrier, each with ``overbilled``
-    (its overbilled amount, None if none): two queries, the second only for those 20 legs."""
+    (its overbilled amount, None if none): two queries, the second only for those 20 legs. With
+    ``rollup`` (see daily_totals) one more tiny query bounds the cost, so few legs are sorted."""
+    found = in_period(legs, period).filter(_in_currency(currency))
+    floor = _top_cost_floor(period, currency=currency, rollup=rollup) if rollup is not None else None
+    if floor is not None:
+        found = found.filter(cost_record__cost__gte=floor)
     top = list(
-        in_period(legs, period)
-        .filter(_in_currency(currency))
-        .select_related("cost_record", "cost_record__carrier")
-        .order_by("-cost_record__cost", "-started_at", "pk")[:TOP_CALLS]
+        found.select_related("cost_record", "cost_record__carrier").order_by("-cost_record__cost", "-started_at", "pk")[
+            :TOP_CALLS
+        ]
     )
     amounts = (
         dict(

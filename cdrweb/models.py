@@ -56,6 +56,79 @@ class AuditEntry(models.Model):
         raise PermissionError("the audit log is append-only")
 
 
+
+class DailyLegRollup(models.Model):
+    """Call legs summed per local day and dashboard dimension (one row per combination), so the
+    dashboard reads thousands of rows instead of millions of legs. Derived data: ``cdrweb.rollup``
+    recomputes whole days from the legs and cost records, and ``rebuild_rollup`` rebuilds it all.
+
+    The id columns are plain (no foreign-key constraint): a row only mirrors legs that exist.
+    NULL in the cost columns means "no cost record yet", exactly as in the leg-level aggregate.
+    """
+
+    day = models.DateField(help_text="local calendar day (TIME_ZONE) of the leg's start")
+    connection = models.ForeignKey(
+        "extraction.Connection", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    platform = models.CharField(max_length=20)
+    direction = models.CharField(max_length=20)
+    queue_name = models.CharField(max_length=255)
+    wrapup_name = models.CharField(max_length=255)
+    carrier = models.ForeignKey(
+        "billing.Carrier", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    currency = models.CharField(max_length=3, null=True)
+    status = models.CharField(max_length=20, null=True)
+    country = models.CharField(max_length=8, null=True)
+    number_type = models.CharField(max_length=20, null=True)
+    calls = models.IntegerField()
+    billed_seconds = models.BigIntegerField(null=True)
+    cost = models.DecimalField(max_digits=24, decimal_places=6, null=True)
+    max_cost = models.DecimalField(
+        max_digits=18, decimal_places=6, null=True, help_text="the costliest leg's cost (bounds the top calls)"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="dailylegrollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.calls} calls"
+
+
+class HourlyLegRollup(models.Model):
+    """Call legs counted per local day, hour and the dashboard's filter dimensions (the heatmap)."""
+
+    day = models.DateField()
+    hour = models.SmallIntegerField(help_text="0-23, local time")
+    connection = models.ForeignKey(
+        "extraction.Connection", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    platform = models.CharField(max_length=20)
+    direction = models.CharField(max_length=20)
+    queue_name = models.CharField(max_length=255)
+    carrier = models.ForeignKey(
+        "billing.Carrier", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    calls = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="hourlylegrollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour:02d}h {self.calls} calls"
+
+
+class RollupState(models.Model):
+    """One row once the rollups were built from scratch, with the time zone their days are in;
+    the dashboard reads the rollups only while this row matches the current time zone."""
+
+    time_zone = models.CharField(max_length=64)
+    built_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"rollup built {self.built_at:%Y-%m-%d %H:%M} ({self.time_zone})"
+
+
 # Models of the cdrweb sub-packages live beside their code; importing them here registers them.
 from cdrweb.console.models import *  # noqa: E402, F403
 from cdrweb.forecast.models import *  # noqa: E402, F403

@@ -34,8 +34,10 @@ def sweep_now() -> None:
     killed worker resumes as soon as the worker is back instead of after the next schedule tick."""
     from django.utils.module_loading import import_string
 
+    from cdrweb import rollup
     from extraction import services as extraction_services
 
     extraction_services.sweep_orphaned_runs()
+    rollup.ensure_ready()
     for func in SWEEPERS.values():
         import_string(func)()

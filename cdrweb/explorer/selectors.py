@@ -45,32 +45,35 @@ def recon_label(matched: bool, discrepancy: str | None, status: str | None) -> s
     return "matched" if matched else "not matched"
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "started_at",
-    "connected_at",
-    "ended_at",
-    "platform",
-    "direction",
-    "ani",
-    "dnis",
-    "duration_ms",
-    "queue_name",
-    "wrapup_name",
-    "trunk",
-    "external_call_id",
-    "leg_id",
-    "sip_call_id",
-    "carrier",
-    "destination",
-    "country",
-    "number_type",
-    "billable_seconds",
-    "cost",
-    "currency",
-    "rating_status",
-    "reconciliation",
+# One definition of the CSV export: (column, call_leg_list field, what an empty value becomes;
+# None keeps the value as it is). The reconciliation column is computed from three annotations.
+_EXPORT_FIELDS: tuple[tuple[str, str, str | None], ...] = (
+    ("id", "id", None),
+    ("started_at", "started_at", None),
+    ("connected_at", "connected_at", None),
+    ("ended_at", "ended_at", None),
+    ("platform", "platform", None),
+    ("direction", "direction", None),
+    ("ani", "ani", None),
+    ("dnis", "dnis", None),
+    ("duration_ms", "duration_ms", None),
+    ("queue_name", "queue_name", None),
+    ("wrapup_name", "wrapup_name", None),
+    ("trunk", "trunk", None),
+    ("external_call_id", "external_call_id", None),
+    ("leg_id", "leg_id", None),
+    ("sip_call_id", "sip_call_id", None),
+    ("carrier", "cost_record__carrier__name", ""),
+    ("destination", "cost_record__destination", ""),
+    ("country", "cost_record__country", ""),
+    ("number_type", "cost_record__number_type", ""),
+    ("billable_seconds", "cost_record__billable_seconds", None),
+    ("cost", "cost_record__cost", None),
+    ("currency", "cost_record__currency", ""),
+    ("rating_status", "cost_record__status", "unrated"),
 )
+_RECON_FIELDS = ("recon_matched", "recon_discrepancy", "recon_discrepancy_status")
+EXPORT_COLUMNS = (*(column for column, _, _ in _EXPORT_FIELDS), "reconciliation")
 
 
 def export_rows(legs: QuerySet[CallLeg], *, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
@@ -78,50 +81,14 @@ def export_rows(legs: QuerySet[CallLeg], *, chunk_size: int = 2000) -> Iterator[
     rows = (
         call_leg_list(legs)
         .order_by("started_at", "pk")
-        .values(
-            "id",
-            "started_at",
-            "connected_at",
-            "ended_at",
-            "platform",
-            "direction",
-            "ani",
-            "dnis",
-            "duration_ms",
-            "queue_name",
-            "wrapup_name",
-            "trunk",
-            "external_call_id",
-            "leg_id",
-            "sip_call_id",
-            "cost_record__carrier__name",
-            "cost_record__destination",
-            "cost_record__country",
-            "cost_record__number_type",
-            "cost_record__billable_seconds",
-            "cost_record__cost",
-            "cost_record__currency",
-            "cost_record__status",
-            "recon_matched",
-            "recon_discrepancy",
-            "recon_discrepancy_status",
-        )
+        .values(*(field for _, field, _ in _EXPORT_FIELDS), *_RECON_FIELDS)
     )
     for row in rows.iterator(chunk_size=chunk_size):
-        yield {
-            **{k: row[k] for k in EXPORT_COLUMNS if k in row},
-            "carrier": row["cost_record__carrier__name"] or "",
-            "destination": row["cost_record__destination"] or "",
-            "country": row["cost_record__country"] or "",
-            "number_type": row["cost_record__number_type"] or "",
-            "billable_seconds": row["cost_record__billable_seconds"],
-            "cost": row["cost_record__cost"],
-            "currency": row["cost_record__currency"] or "",
-            "rating_status": row["cost_record__status"] or "unrated",
-            "reconciliation": recon_label(
-                row["recon_matched"], row["recon_discrepancy"], row["recon_discrepancy_status"]
-            ),
+        out = {
+            column: row[field] if empty is None else (row[field] or empty) for column, field, empty in _EXPORT_FIELDS
         }
+        out["reconciliation"] = recon_label(*(row[name] for name in _RECON_FIELDS))
+        yield out
 
 
 @dataclass

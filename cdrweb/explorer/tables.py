@@ -1,14 +1,25 @@
-"""The call explorer's table: legs with cost and reconciliation status; numbers always masked."""
+"""The call explorer's table: legs with cost and reconciliation status; numbers always masked.
+
+django-tables2 sorts and paginates; the page's rows are drawn by :meth:`CallLegTable.html_rows` in
+one pass, because its per-cell machinery (a signature inspection and a template node per cell) took
+most of the page's time while the query took two milliseconds.
+"""
 
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
+from cdrweb import masking
 from cdrweb.explorer.selectors import recon_label
 from cdrweb.masking import PiiKind
 from cdrweb.tables import MaskedColumn
+
+EMPTY = "\u2014"  # django-tables2's default for an empty cell
+_NUM = ' class="num"'
 
 
 class CallLegTable(tables.Table):
@@ -58,10 +69,11 @@ class CallLegTable(tables.Table):
         cost = record.cost_record
         return f"{cost.cost:.4f} {cost.currency}"
 
-    def render_rating(self, value: str | None) -> str:
-        value = value or "unrated"
-        css = "ok" if value == "rated" else "warn"
-        return format_html('<span class="badge {}">{}</span>', css, value)
+    def render_rating(self, value: str | None, record=None) -> str:
+        cost = getattr(record, "cost_record", None) if record is not None else None
+        status = cost.status if cost is not None else (value or "unrated")
+        css = "ok" if status == "rated" else "warn"
+        return format_html('<span class="badge {}">{}</span>', css, value or "unrated")
 
     def render_recon(self, record) -> str:
         label = recon_label(record.recon_matched, record.recon_discrepancy, record.recon_discrepancy_status)
@@ -73,3 +85,36 @@ class CallLegTable(tables.Table):
 
     def value_recon(self, record) -> str:
         return recon_label(record.recon_matched, record.recon_discrepancy, record.recon_discrepancy_status)
+
+    def html_rows(self) -> list[SafeString]:
+        """The current page's rows as HTML: the cells the columns above define, numbers masked by
+        the request's masker (looked up once, not per cell)."""
+        masker = masking.masker_for(self.request) if getattr(self, "request", None) else masking.MASKED
+        detail = reverse("calls:detail", args=[0])[: -len("0/")]
+        rows = []
+        for n, bound in enumerate(self.page.object_list):
+            leg = bound.record
+            cost = getattr(leg, "cost_record", None)
+            carrier = cost.carrier if cost is not None and cost.carrier_id else None
+            cells = [
+                ("", format_html('<a href="{}{}/">{}</a>', detail, leg.pk, self.render_started_at(leg.started_at))),
+                ("", leg.get_direction_display() or EMPTY),
+                ("", masker(leg.ani, PiiKind.PHONE) if leg.ani else EMPTY),
+                ("", masker(leg.dnis, PiiKind.PHONE) if leg.dnis else EMPTY),
+                ("", leg.queue_name or EMPTY),
+                ("", leg.wrapup_name or EMPTY),
+                (_NUM, self.render_duration_ms(leg.duration_ms) if leg.duration_ms is not None else EMPTY),
+                ("", carrier.name if carrier is not None else ""),
+                ("", self.render_destination(leg) if cost is not None and cost.country else ""),
+                (_NUM, self.render_cost(leg) if cost is not None and cost.cost is not None else ""),
+                ("", self.render_rating(cost.get_status_display() if cost is not None else None, leg)),
+                ("", self.render_recon(leg)),
+            ]
+            rows.append(
+                format_html(
+                    '<tr class="{}">{}</tr>',
+                    "even" if n % 2 == 0 else "odd",
+                    format_html_join("", "<td{}>{}</td>", ((SafeString(attrs), value) for attrs, value in cells)),
+                )
+            )
+        return rows

@@ -45,6 +45,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
         {
             "filterset": filterset,
             "table": table,
+            "rows": table.html_rows(),
             "period": filterset.resolved_period,
             "export_query": request.GET.urlencode(),
             "can_export": request.user.has_perm("cdrweb.export_data"),
