@@ -9,6 +9,7 @@ in one transaction). Target: the whole extraction within 1.5x of the anchor's ti
 
     python -m benchmarks extraction                           # 100,000 conversations, both databases
     BENCH_SCALE=small python -m benchmarks extraction         # 5,000 conversations
+    BENCH_CONVERSATIONS=20000 python -m benchmarks extraction  # any size
     python -m benchmarks.bench_extraction --backend sqlite    # one database only
 """
 
@@ -26,7 +27,9 @@ from pathlib import Path
 
 from benchmarks.common import Result, migrate_quietly, peak_rss_mb, setup_django, throwaway_postgres, timer
 
-CONVERSATIONS = 5_000 if os.environ.get("BENCH_SCALE") == "small" else 100_000
+# BENCH_CONVERSATIONS (e.g. 20000) overrides the scale, to see how the cost grows with size.
+CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS") or
+                    (5_000 if os.environ.get("BENCH_SCALE") == "small" else 100_000))
 DAYS = 25
 START = datetime(2026, 1, 5, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent

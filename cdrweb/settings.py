@@ -92,9 +92,12 @@ SQLITE_URL = f"sqlite:///{VAR_DIR / 'cdrweb.sqlite3'}"
 DATABASES = {"default": env.db("DATABASE_URL", default=SQLITE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web + worker) share the file: wait for locks instead of failing,
-    # and take the write lock at BEGIN so two writers never deadlock on an upgrade.
+    # and take the write lock at BEGIN so two writers never deadlock on an upgrade. In WAL mode
+    # synchronous=NORMAL never corrupts the file; a power cut may lose the last commits, which the
+    # work's own checkpoints (extraction cursors, import chunks) then redo.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {"timeout": 30, "transaction_mode": "IMMEDIATE",
+         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

@@ -63,7 +63,10 @@ class Connection(models.Model):
 class Conversation(models.Model):
     """One platform conversation (Genesys ``AnalyticsConversation``); other platforms' calls too."""
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="conversations")
+    # No index of its own: the unique (connection, conversation_id) index leads with it (issue 3:
+    # every index is written for each stored row).
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="conversations",
+                                   db_index=False)
     conversation_id = models.CharField(max_length=64)
     conversation_start = models.DateTimeField(db_index=True)
     conversation_end = models.DateTimeField(null=True, blank=True)
@@ -95,7 +98,8 @@ class CallLeg(models.Model):
     pii_fields = {"ani": PiiKind.PHONE, "dnis": PiiKind.PHONE, "ani_e164": PiiKind.PHONE,
                   "dnis_e164": PiiKind.PHONE}
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="call_legs")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="call_legs",
+                                   db_index=False)  # the unique (connection, leg_id) index leads with it
     platform = models.CharField(max_length=16, choices=Platform.choices)
     conversation = models.ForeignKey(
         Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="call_legs"
@@ -113,7 +117,8 @@ class CallLeg(models.Model):
     dnis = models.CharField(max_length=255, blank=True, help_text="called number as received")
     ani_e164 = models.CharField(max_length=20, blank=True, help_text="+E.164 or empty")
     dnis_e164 = models.CharField(max_length=20, blank=True, help_text="+E.164 or empty")
-    started_at = models.DateTimeField(db_index=True, help_text="session start (setup)")
+    # indexed by callleg_start_direction, which leads with it
+    started_at = models.DateTimeField(help_text="session start (setup)")
     connected_at = models.DateTimeField(null=True, blank=True, help_text="answer time")
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.BigIntegerField(default=0, help_text="answer to end: the billable talk time")
@@ -153,7 +158,8 @@ class Participant(models.Model):
 
     pii_fields = {"participant_name": PiiKind.NAME}
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants",
+                                     db_index=False)  # the unique (conversation, participant_id) index leads
     participant_id = models.CharField(max_length=64)
     participant_name = models.CharField(max_length=255, blank=True)
     purpose = models.CharField(max_length=32, blank=True)
@@ -178,7 +184,8 @@ class Session(models.Model):
     pii_fields = {"ani": PiiKind.PHONE, "dnis": PiiKind.PHONE, "session_dnis": PiiKind.PHONE,
                   "remote": PiiKind.PHONE}
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="sessions")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="sessions",
+                                     db_index=False)  # the unique (conversation, session_id) index leads
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="sessions")
     session_id = models.CharField(max_length=64)
     media_type = models.CharField(max_length=32, blank=True)
@@ -216,7 +223,8 @@ class Segment(models.Model):
     pii_fields = {"wrap_up_note": PiiKind.TEXT}
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="segments")
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="segments")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="segments",
+                                db_index=False)  # the unique (session, segment_index) index leads
     segment_index = models.PositiveIntegerField()
     segment_start = models.DateTimeField()
     segment_end = models.DateTimeField(null=True, blank=True)
@@ -241,7 +249,8 @@ class SessionMetric(models.Model):
     """Every session metric row-wise (name, integer value, emit date); durations are ms."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="metrics")
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="metrics")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="metrics",
+                                db_index=False)  # the unique (session, name, emit_date) index leads
     name = models.CharField(max_length=64)
     value = models.BigIntegerField()
     emit_date = models.DateTimeField()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cdrweb import audit
+from cdrweb import audit, rollup
 from cdrweb.tasks import claim_lease, enqueue, release_lease
 from extraction.models import (
     CallLeg,
@@ -34,9 +35,9 @@ from extraction.models import (
     RunState,
     WrapupCode,
 )
-from extraction.platforms import JobGone, Limits, PlatformAdapter, PlatformError, adapter_for
+from extraction.platforms import JobGone, Limits, Page, PlatformAdapter, PlatformError, adapter_for
 from extraction.signals import legs_extracted
-from extraction.storage import Names, store_flat_page
+from extraction.storage import Names, defer_commit_flush, store_flat_page
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +120,16 @@ def sync_reference_data(*, connection: Connection, adapter: PlatformAdapter | No
         update_conflicts=True, unique_fields=["connection", "queue_id"], update_fields=["name", "synced_at"],
     )
     # Legs stored before a name was known get it now (set-based, one statement per name).
+    renamed = 0
     for code_id, name in codes.items():
-        CallLeg.objects.filter(connection=connection, wrapup_code=code_id).exclude(wrapup_name=name).update(
-            wrapup_name=name)
+        renamed += CallLeg.objects.filter(connection=connection, wrapup_code=code_id).exclude(
+            wrapup_name=name).update(wrapup_name=name)
     for queue_id, name in queues.items():
-        CallLeg.objects.filter(connection=connection, queue_id=queue_id).exclude(queue_name=name).update(
-            queue_name=name)
+        renamed += CallLeg.objects.filter(connection=connection, queue_id=queue_id).exclude(
+            queue_name=name).update(queue_name=name)
+    if renamed:
+        # The dashboard rollups group by queue and wrap-up name: renamed legs may sit on any day.
+        rollup.rebuild_if_ready()
     return len(codes), len(queues)
 
 
@@ -244,8 +249,19 @@ class _Worker:
         self.poll_seconds = float(_option(self.connection, "poll_seconds", 2.0))
         self.job_timeout = float(_option(self.connection, "job_timeout_seconds", 1800))
         self.max_attempts = int(_option(self.connection, "max_job_attempts", 4))
+        # Read-ahead of job pages: chunk pk -> ((job id, cursor), the fetch in flight).
+        self._ahead: dict[int, tuple[tuple[str, str | None], Future[Page]]] = {}
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._ahead_adapter: Any = None
 
     def work(self, max_seconds: float | None) -> Step:
+        try:
+            return self._work(max_seconds)
+        finally:
+            if self._ahead_pool is not None:  # a page read ahead and not stored is simply dropped
+                self._ahead_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _work(self, max_seconds: float | None) -> Step:
         started = time.monotonic()
         try:
             self.adapter = adapter_for(self.connection)
@@ -357,16 +373,43 @@ class _Worker:
             return False
         if chunk.state == ChunkState.FETCHING:
             try:
-                page = self.adapter.fetch_job_page(chunk.job_id, chunk.cursor or None)
+                page = self._job_page(chunk)
             except JobGone as exc:
                 self._resubmit(chunk, str(exc))
                 return True
             done = page.next_cursor is None
+            if not done:
+                self._read_ahead(chunk, page.next_cursor)
             self._store(chunk, page.records, done=done, cursor=page.next_cursor or "")
             if done:
                 self.adapter.delete_job(chunk.job_id)  # results are stored: tidy up (issue 3)
             return True
         return False
+
+    def _job_page(self, chunk: ExtractionChunk) -> Page:
+        """The chunk's next page: the one read ahead if it is for this job and cursor, else fetched now."""
+        assert self.adapter is not None
+        key = (chunk.job_id, chunk.cursor or None)
+        ahead = self._ahead.pop(chunk.pk, None)
+        if ahead is not None and ahead[0] == key:
+            return ahead[1].result()  # re-raises what the fetch raised (JobGone, PlatformError)
+        return self.adapter.fetch_job_page(*key)
+
+    def _read_ahead(self, chunk: ExtractionChunk, cursor: str | None) -> None:
+        """Fetch the chunk's following page in the background while this one is stored (issue 3).
+
+        Only for adapters that can ``fork()`` (a copy with its own HTTP session and no database
+        access). A page read ahead is only stored after the page before it has committed, so a
+        crash still resumes from the stored cursor and loses or repeats nothing.
+        """
+        fork = getattr(self.adapter, "fork", None)
+        if fork is None:
+            return
+        if self._ahead_pool is None:
+            self._ahead_adapter = fork()
+            self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extraction-read-ahead")
+        future = self._ahead_pool.submit(self._ahead_adapter.fetch_job_page, chunk.job_id, cursor)
+        self._ahead[chunk.pk] = ((chunk.job_id, cursor), future)
 
     def _resubmit(self, chunk: ExtractionChunk, reason: str) -> None:
         """FAILED/EXPIRED/stuck job: submit the chunk again from its start, up to max attempts."""
@@ -384,6 +427,7 @@ class _Worker:
         assert self.adapter is not None and self.names is not None
         flat = self.adapter.flatten(records)
         with transaction.atomic():
+            defer_commit_flush()
             counts = store_flat_page(connection=self.connection, page=flat, names=self.names)
             updates: dict[str, Any] = {
                 "pages_fetched": F("pages_fetched") + 1,
@@ -431,6 +475,7 @@ class _Worker:
             if run.kind == ExtractionRun.Kind.SCHEDULED:
                 _advance_watermark(run)
             _note_connection(self.connection, error=error)
+            rollup.refresh_after_extraction(run)  # the dashboard's daily rollup: days of the legs stored
             transaction.on_commit(lambda: legs_extracted.send(
                 sender=ExtractionRun, connection_id=self.connection.pk, start=run.start, end=run.end))
         run.refresh_from_db()

@@ -1,16 +1,24 @@
 """Write one page of flattened records: idempotent, set-based, in the caller's transaction.
 
-Conversations and call legs are upserted on their natural keys; a conversation's participants,
+Conversations and call legs are keyed on their natural keys; a conversation's participants,
 sessions, segments and metrics are replaced (delete + insert), so a re-fetched or changed
 conversation never leaves stale rows and never duplicates. Call legs are upserted, not replaced,
 because billing's CostRecord hangs on them.
+
+Cost per page must not grow with the tables (issue 3). So the page's conversations are looked up
+once on their unique key; only conversations stored before get their children deleted (a first
+extraction deletes nothing), and children get primary keys reserved up front (a sequence on
+PostgreSQL, the table's maximum under SQLite's write lock) instead of being read back by
+``conversation_id`` after the insert: on PostgreSQL without statistics those look-ups were
+sequential scans of the whole child table, once per page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -43,7 +51,19 @@ _SESSION_KEYS = ("session_id", "media_type", "direction", "ani", "dnis", "sessio
                  "t_acw_ms", "t_handle_ms", "t_alert_ms", "t_connected_ms", "n_transferred")
 _SEGMENT_KEYS = ("segment_index", "segment_start", "segment_end", "segment_type", "queue_id", "wrap_up_code",
                  "wrap_up_note", "disconnect_type", "sip_response_codes", "q850_response_codes")
+# pg_advisory_xact_lock(class, connection pk): page writes of one connection never interleave.
+_PAGE_LOCK_CLASS = 0x43445257  # "CDRW"
 
+
+
+def defer_commit_flush() -> None:
+    """Let this transaction commit without waiting for PostgreSQL's WAL flush (``SET LOCAL``: this
+    transaction only). A page is stored together with its cursor, so if the database server crashes
+    before the flush, both are lost together and the run fetches that page again: nothing is lost
+    or duplicated, and each page commit stops costing a disk sync. SQLite is left as configured."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 @dataclass(frozen=True)
 class Names:
@@ -67,24 +87,75 @@ class StoredCounts:
 
 
 def store_flat_page(*, connection: Connection, page: FlatPage, names: Names) -> StoredCounts:
-    """Upsert one page (call inside ``transaction.atomic`` together with the cursor update)."""
+    """Store one page (call inside ``transaction.atomic`` together with the cursor update).
+
+    Idempotent: storing the same page again leaves the same rows (children are replaced, legs
+    upserted on ``(connection, leg_id)``). A conversation repeated within the page keeps its last copy.
+    """
     if not page.conversations:
         return StoredCounts(0, 0)
+    _lock_page_writes(connection.pk)
     now = timezone.now()
-    _upsert(Conversation, ["connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"],
-            [(connection.pk, c["conversation_id"], *(c[f] for f in CONVERSATION_FIELDS), {}, now)
-             for c in page.conversations],
-            unique=["connection_id", "conversation_id"], update=[*CONVERSATION_FIELDS, "extracted_at"])
-    external_ids = [c["conversation_id"] for c in page.conversations]
-    pk_by_id = dict(
-        Conversation.objects.filter(connection=connection, conversation_id__in=external_ids)
-        .values_list("conversation_id", "pk")
-    )
-    pks = list(pk_by_id.values())
-    _delete_children(pks)
-    _insert_children(page.conversations, pk_by_id)
-    legs = _upsert_legs(connection, page.legs, pk_by_id, names)
+    conversations = list({c["conversation_id"]: c for c in page.conversations}.values())
+    existing = _existing_conversations(connection, [c["conversation_id"] for c in conversations])
+    fresh = [c for c in conversations if c["conversation_id"] not in existing]
+    pk_by_id = dict(existing)
+    pk_by_id.update(zip((c["conversation_id"] for c in fresh), _reserve_ids(Conversation, len(fresh)),
+                        strict=True))
+    _insert(Conversation, ["id", "connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"],
+            [(pk_by_id[c["conversation_id"]], connection.pk, c["conversation_id"],
+              *(c[f] for f in CONVERSATION_FIELDS), {}, now) for c in fresh])
+    stored_before = [pk_by_id[c["conversation_id"]] for c in conversations if c["conversation_id"] in existing]
+    if stored_before:
+        _update_by_pk(Conversation, [*CONVERSATION_FIELDS, "extracted_at"],
+                      [(pk_by_id[c["conversation_id"]], *(c[f] for f in CONVERSATION_FIELDS), now)
+                       for c in conversations if c["conversation_id"] in existing])
+        _delete_children(stored_before)
+    _insert_children(conversations, pk_by_id)
+    legs = _upsert_legs(connection, page.legs, pk_by_id, names, stored_before=stored_before)
     return StoredCounts(conversations=len(page.conversations), call_legs=legs)
+
+
+def _lock_page_writes(connection_pk: int) -> None:
+    """Serialise page writes per connection, so "not stored yet" stays true until we insert.
+
+    SQLite already allows one writer at a time; on PostgreSQL two runs of one connection (a
+    scheduled and a manual one) could otherwise both insert the same new conversation.
+    """
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PAGE_LOCK_CLASS, connection_pk])
+
+
+def _existing_conversations(connection: Connection, external_ids: list[str]) -> dict[str, int]:
+    # On the unique (connection, conversation_id) index: cheap at any table size.
+    return dict(Conversation.objects.filter(connection=connection, conversation_id__in=external_ids)
+                .values_list("conversation_id", "pk"))
+
+
+_SEQUENCES: dict[str, str] = {}
+
+
+def _reserve_ids(model: type[Model], count: int) -> list[int]:
+    """``count`` new primary keys for ``model``, ascending, that no other writer will use."""
+    if count == 0:
+        return []
+    table = model._meta.db_table
+    with db_connection.cursor() as cursor:
+        if db_connection.vendor == "postgresql":
+            if table not in _SEQUENCES:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+                _SEQUENCES[table] = cursor.fetchone()[0]
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_SEQUENCES[table], count])
+            return sorted(row[0] for row in cursor.fetchall())
+        # SQLite: the caller's transaction holds the write lock (BEGIN IMMEDIATE, or a write lock
+        # upgrade that fails if another writer committed since), so nobody takes these ids meanwhile.
+        # AUTOINCREMENT never reuses an id, so start above both the table and its sequence.
+        cursor.execute(
+            f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), "
+            f"COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))", [table])
+        start = cursor.fetchone()[0] + 1
+        return list(range(start, start + count))
 
 
 def _delete_children(conversation_pks: list[int]) -> None:
@@ -96,52 +167,51 @@ def _delete_children(conversation_pks: list[int]) -> None:
                            conversation_pks)
 
 
-def _insert_children(conversations: Iterable[dict[str, Any]], pk_by_id: dict[str, int]) -> None:
+def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, int]) -> None:
     """Insert participants, sessions, segments and metrics with COPY (PostgreSQL) or executemany.
 
-    Django's bulk_create spent most of a page's time preparing values one by one (measured by
-    benchmarks/bench_extraction.py); these rows are plain inserts, so they take the fast path.
+    Participant and session keys are reserved first, so their children point at them without a
+    read-back. Ids ascend in record order, which the call explorer relies on (``order_by("pk")``).
     """
-    conversations = list(conversations)
-    participant_rows = []
-    for c in conversations:
-        conversation_pk = pk_by_id[c["conversation_id"]]
-        for p in c["participants"]:
-            participant_rows.append((conversation_pk, *(p[k] for k in _PARTICIPANT_KEYS)))
-    _insert(Participant, ["conversation_id", *_PARTICIPANT_KEYS], participant_rows)
-    participant_pk = _pk_map(Participant, "participant_id", pk_by_id.values())
+    participants = [(pk_by_id[c["conversation_id"]], p) for c in conversations for p in c["participants"]]
+    participant_pks = _reserve_ids(Participant, len(participants))
+    participant_values = itemgetter(*_PARTICIPANT_KEYS)
+    _insert(Participant, ["id", "conversation_id", *_PARTICIPANT_KEYS],
+            [(pk, conversation_pk, *participant_values(p))
+             for pk, (conversation_pk, p) in zip(participant_pks, participants, strict=True)])
 
-    session_rows = []
-    for c in conversations:
-        conversation_pk = pk_by_id[c["conversation_id"]]
-        for p in c["participants"]:
-            owner = participant_pk[(conversation_pk, p["participant_id"])]
-            for s in p["sessions"]:
-                session_rows.append((conversation_pk, owner, *(s[k] for k in _SESSION_KEYS)))
-    _insert(Session, ["conversation_id", "participant_id", *_SESSION_KEYS], session_rows)
-    session_pk = _pk_map(Session, "session_id", pk_by_id.values())
+    sessions = [(conversation_pk, owner, s)
+                for owner, (conversation_pk, p) in zip(participant_pks, participants, strict=True)
+                for s in p["sessions"]]
+    session_pks = _reserve_ids(Session, len(sessions))
+    session_values = itemgetter(*_SESSION_KEYS)
+    _insert(Session, ["id", "conversation_id", "participant_id", *_SESSION_KEYS],
+            [(pk, conversation_pk, owner, *session_values(s))
+             for pk, (conversation_pk, owner, s) in zip(session_pks, sessions, strict=True)])
 
-    segment_rows, metric_rows = [], []
-    for c in conversations:
-        conversation_pk = pk_by_id[c["conversation_id"]]
-        for p in c["participants"]:
-            for s in p["sessions"]:
-                owner = session_pk[(conversation_pk, s["session_id"])]
-                segment_rows.extend((conversation_pk, owner, *(seg[k] for k in _SEGMENT_KEYS))
-                                    for seg in s["segments"])
-                metric_rows.extend((conversation_pk, owner, m["name"], m["value"], m["emit_date"])
-                                   for m in s["metrics"])
+    segment_values = itemgetter(*_SEGMENT_KEYS)
+    metric_values = itemgetter("name", "value", "emit_date")
+    segment_rows: list[tuple] = []
+    metric_rows: list[tuple] = []
+    for pk, (conversation_pk, _owner, s) in zip(session_pks, sessions, strict=True):
+        segment_rows.extend((conversation_pk, pk, *segment_values(seg)) for seg in s["segments"])
+        metric_rows.extend((conversation_pk, pk, *metric_values(m)) for m in s["metrics"])
     _insert(Segment, ["conversation_id", "session_id", *_SEGMENT_KEYS], segment_rows)
     _insert(SessionMetric, ["conversation_id", "session_id", "name", "value", "emit_date"], metric_rows)
 
 
-def _pk_map(model: type[Model], key: str, conversation_pks: Iterable[int]) -> dict[tuple[int, str], int]:
-    pks = list(conversation_pks)
-    marks = ", ".join(["%s"] * len(pks))
-    with db_connection.cursor() as cursor:
-        cursor.execute(f"SELECT conversation_id, {key}, id FROM {model._meta.db_table} "
-                       f"WHERE conversation_id IN ({marks})", pks)
-        return {(conversation, natural): pk for conversation, natural, pk in cursor.fetchall()}
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # Django's SQLite backend stores naive UTC text (DatabaseOperations.adapt_datetimefield_value);
+    # isoformat(" ") of a UTC value is that text plus "+00:00".
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")[:-6]
 
 
 def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], Any] | None]:
@@ -152,22 +222,34 @@ def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], 
     for column in columns:
         kind = by_column[column].get_internal_type()
         if kind == "JSONField":
-            out.append(lambda v: orjson.dumps(v).decode())
+            out.append(_json_text)
         elif kind == "DateTimeField" and not postgres:
-            # Django's SQLite backend stores naive UTC text (DatabaseOperations.adapt_datetimefield_value).
-            out.append(lambda v: None if v is None else str(v.astimezone(UTC).replace(tzinfo=None)))
+            out.append(_sqlite_datetime)
         else:
             out.append(None)
     return out
 
 
-def _insert(model: type[Model], columns: list[str], rows: list[tuple]) -> None:
+def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list[tuple] | list[list]:
+    """Rows with JSON (and, on SQLite, datetime) values converted; the others are left as they are."""
+    convert = [(i, c) for i, c in enumerate(_converters(model, columns)) if c is not None]
+    if not convert:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, c in convert:
+            values[i] = c(values[i])
+        out.append(values)
+    return out
+
+
+def _insert(model: type[Model], columns: list[str], rows: list[tuple], *, into: str = "") -> None:
+    """Plain INSERT of new rows: COPY on PostgreSQL, one executemany on SQLite."""
     if not rows:
         return
-    converters = _converters(model, columns)
-    if any(converters):
-        rows = [tuple(c(v) if c else v for c, v in zip(converters, row, strict=True)) for row in rows]
-    table = model._meta.db_table
+    rows = _prepared(model, columns, rows)
+    table = into or model._meta.db_table
     names = ", ".join(columns)
     with db_connection.cursor() as cursor:
         if db_connection.vendor == "postgresql":
@@ -179,36 +261,76 @@ def _insert(model: type[Model], columns: list[str], rows: list[tuple]) -> None:
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
+def _update_by_pk(model: type[Model], columns: list[str], rows: list[tuple]) -> None:
+    """UPDATE rows given as (pk, *values): one statement from a staging table on PostgreSQL,
+    one executemany on SQLite."""
+    table = model._meta.db_table
+    if db_connection.vendor == "postgresql":
+        stage = _stage(model, ["id", *columns], rows)
+        sets = ", ".join(f"{c} = s.{c}" for c in columns)
+        with db_connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} AS t SET {sets} FROM {stage} AS s WHERE t.id = s.id")
+        return
+    sets = ", ".join(f"{c} = %s" for c in columns)
+    values = [(*row[1:], row[0]) for row in _prepared(model, ["id", *columns], rows)]
+    with db_connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", values)
+
+
 def _upsert(model: type[Model], columns: list[str], rows: list[tuple], *, unique: list[str],
             update: list[str]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE in one executemany (same syntax on SQLite and PostgreSQL)."""
+    """INSERT ... ON CONFLICT DO UPDATE: COPY into a staging table and one INSERT ... SELECT on
+    PostgreSQL, one executemany on SQLite. Rows must be unique on ``unique`` (PostgreSQL refuses
+    to update a row twice in one statement)."""
     if not rows:
         return
-    converters = _converters(model, columns)
-    rows = [tuple(c(v) if c else v for c, v in zip(converters, row, strict=True)) for row in rows]
-    marks = ", ".join(["%s"] * len(columns))
+    table = model._meta.db_table
+    names = ", ".join(columns)
     sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+    conflict = f"ON CONFLICT ({', '.join(unique)}) DO UPDATE SET {sets}"
+    if db_connection.vendor == "postgresql":
+        stage = _stage(model, columns, rows)
+        with db_connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} {conflict}")
+        return
+    marks = ", ".join(["%s"] * len(columns))
     with db_connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) VALUES ({marks}) "
-            f"ON CONFLICT ({', '.join(unique)}) DO UPDATE SET {sets}", rows)
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}",
+                           _prepared(model, columns, rows))
+
+
+def _stage(model: type[Model], columns: list[str], rows: list[tuple]) -> str:
+    """COPY rows into this session's staging table for ``model`` (PostgreSQL); returns its name.
+
+    The table has the model's columns and no constraints. ``ON COMMIT DELETE ROWS`` empties it at
+    commit; the DELETE covers callers whose outer transaction has not committed yet (tests, savepoints).
+    """
+    table = model._meta.db_table
+    stage = f"stage_{table}"
+    with db_connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
+                       f"AS SELECT * FROM {table} WITH NO DATA")
+        cursor.execute(f"DELETE FROM {stage}")
+    _insert(model, columns, rows, into=stage)
+    return stage
 
 
 def _upsert_legs(connection: Connection, rows: list[dict[str, Any]], pk_by_id: dict[str, int],
-                 names: Names) -> int:
+                 names: Names, *, stored_before: list[int]) -> int:
     now = timezone.now()
     columns = ["connection_id", "leg_id", "conversation_id", "queue_name", "wrapup_name", "extracted_at",
-               *LEG_ROW_KEYS]
+               *LEG_ROW_KEYS, "platform"]
+    by_leg = {row["leg_id"]: row for row in rows}  # a leg repeated in the page: the last copy wins
     values = [
         (connection.pk, row["leg_id"], pk_by_id[row["external_call_id"]],
          names.queues.get(row["queue_id"], ""),
          # §10: system codes (ININ-WRAP-UP-TIMEOUT...) have no listing entry: keep the id, no name.
-         names.wrapup_codes.get(row["wrapup_code"], ""), now, *(row[k] for k in LEG_ROW_KEYS))
-        for row in rows
+         names.wrapup_codes.get(row["wrapup_code"], ""), now, *(row[k] for k in LEG_ROW_KEYS), connection.platform)
+        for row in by_leg.values()
     ]
-    _upsert(CallLeg, [*columns, "platform"], [(*v, connection.platform) for v in values],
-            unique=["connection_id", "leg_id"], update=[*columns[2:], "platform"])
-    # A re-fetched conversation that lost a leg must not keep it.
-    (CallLeg.objects.filter(conversation_id__in=list(pk_by_id.values()))
-     .exclude(leg_id__in=[row["leg_id"] for row in rows]).delete())
+    _upsert(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
+    if stored_before:
+        # A re-fetched conversation that lost a leg must not keep it (new ones have no old legs).
+        (CallLeg.objects.filter(conversation_id__in=stored_before).exclude(leg_id__in=list(by_leg))
+         .delete())
     return len(rows)

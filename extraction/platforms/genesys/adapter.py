@@ -84,6 +84,16 @@ class GenesysAdapter:
         )
         self._limits: Limits | None = None
 
+    def fork(self) -> GenesysAdapter:
+        """A copy with its own HTTP session, for reading job pages ahead from another thread.
+
+        It shares the limits already read and the process-wide token cache, and never touches the
+        database, so the pipeline may use it while the main thread stores a page.
+        """
+        clone = GenesysAdapter(self.connection)
+        clone._limits = self._limits
+        return clone
+
     def fallback_limits(self) -> Limits:
         return Limits(
             max_interval_days=settings.GENESYS_MAX_JOB_INTERVAL_DAYS,

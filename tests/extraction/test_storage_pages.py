@@ -1,0 +1,206 @@
+"""extraction/storage.py: one page stored set-based, the same rows on SQLite (executemany) and
+PostgreSQL (COPY + staging), idempotent when stored again, and updated when a conversation changes."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from extraction import services
+from extraction.models import CallLeg, Conversation, Participant, RunState, Segment, Session, SessionMetric
+from extraction.platforms.genesys.flatten import flatten_conversations
+from extraction.platforms.genesys.sandbox import generator
+from extraction.storage import Names, store_flat_page
+from tests.extraction.conftest import CALLS_PER_DAY, SEED
+from tests.extraction.factories import ConnectionFactory
+
+DAY = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _records():
+    return generator.conversations_for_day(SEED, DAY.date(), CALLS_PER_DAY)
+
+
+def _store(connection, records):
+    return store_flat_page(connection=connection, page=flatten_conversations(records),
+                           names=Names.for_connection(connection))
+
+
+def _expected(records):
+    """What the tables must hold for these records, straight from the flattener (no database)."""
+    page = flatten_conversations(records)
+    out = {"participants": set(), "sessions": set(), "segments": set(), "metrics": set(), "legs": set()}
+    for c in page.conversations:
+        cid = c["conversation_id"]
+        for p in c["participants"]:
+            out["participants"].add((cid, p["participant_id"], p["participant_name"], p["purpose"], p["user_id"],
+                                     repr(p["attributes"])))
+            for s in p["sessions"]:
+                out["sessions"].add((cid, p["participant_id"], s["session_id"], s["ani"], s["protocol_call_id"],
+                                     s["t_talk_ms"], s["t_handle_ms"], s["n_transferred"]))
+                for seg in s["segments"]:
+                    out["segments"].add((cid, s["session_id"], seg["segment_index"], seg["segment_start"],
+                                         seg["segment_end"], seg["queue_id"], repr(seg["sip_response_codes"])))
+                for m in s["metrics"]:
+                    out["metrics"].add((cid, s["session_id"], m["name"], m["value"], m["emit_date"]))
+    for leg in page.legs:
+        out["legs"].add((leg["external_call_id"], leg["leg_id"], leg["sip_call_id"], leg["ani_e164"],
+                         leg["started_at"], leg["ended_at"], leg["duration_ms"], leg["is_open"]))
+    return out
+
+
+def _stored():
+    """The same shape read back through the ORM."""
+    return {
+        "participants": {(p.conversation.conversation_id, p.participant_id, p.participant_name, p.purpose,
+                          p.user_id, repr(p.attributes))
+                         for p in Participant.objects.select_related("conversation")},
+        "sessions": {(s.conversation.conversation_id, s.participant.participant_id, s.session_id, s.ani,
+                      s.protocol_call_id, s.t_talk_ms, s.t_handle_ms, s.n_transferred)
+                     for s in Session.objects.select_related("conversation", "participant")},
+        "segments": {(g.conversation.conversation_id, g.session.session_id, g.segment_index, g.segment_start,
+                      g.segment_end, g.queue_id, repr(g.sip_response_codes))
+                     for g in Segment.objects.select_related("conversation", "session")},
+        "metrics": {(m.conversation.conversation_id, m.session.session_id, m.name, m.value, m.emit_date)
+                    for m in SessionMetric.objects.select_related("conversation", "session")},
+        "legs": {(leg.conversation.conversation_id, leg.leg_id, leg.sip_call_id, leg.ani_e164, leg.started_at,
+                  leg.ended_at, leg.duration_ms, leg.is_open)
+                 for leg in CallLeg.objects.select_related("conversation")},
+    }
+
+
+def _counts():
+    return [m.objects.count() for m in (Conversation, Participant, Session, Segment, SessionMetric, CallLeg)]
+
+
+@pytest.mark.django_db
+def test_a_stored_page_holds_exactly_the_flattened_rows():
+    # Runs on SQLite (executemany) and PostgreSQL (COPY and staged upserts): both must hold these rows.
+    connection = ConnectionFactory()
+    records = _records()
+    counts = _store(connection, records)
+    assert counts.conversations == len(records)
+    assert _stored() == _expected(records)
+    conversation = Conversation.objects.get(conversation_id=records[0]["conversationId"])
+    assert conversation.conversation_start.isoformat().startswith(records[0]["conversationStart"][:19])
+    assert conversation.division_ids == (records[0].get("divisionIds") or [])
+
+
+@pytest.mark.django_db
+def test_storing_the_same_page_again_changes_nothing():
+    connection = ConnectionFactory()
+    records = _records()
+    _store(connection, records)
+    before_counts, before_rows = _counts(), _stored()
+    leg_pks = set(CallLeg.objects.values_list("pk", flat=True))
+    conversation_pks = set(Conversation.objects.values_list("pk", flat=True))
+    _store(connection, records)  # the task delivered twice
+    assert _counts() == before_counts
+    assert _stored() == before_rows
+    # Legs and conversations keep their keys (billing's CostRecord hangs on legs).
+    assert set(CallLeg.objects.values_list("pk", flat=True)) == leg_pks
+    assert set(Conversation.objects.values_list("pk", flat=True)) == conversation_pks
+
+
+@pytest.mark.django_db
+def test_a_page_mixing_new_and_stored_conversations_stores_each_once():
+    connection = ConnectionFactory()
+    records = _records()
+    half = len(records) // 2
+    _store(connection, records[:half])
+    _store(connection, records)  # overlaps the first page (incremental runs overlap by design)
+    assert Conversation.objects.count() == len(records)
+    assert _stored() == _expected(records)
+
+
+@pytest.mark.django_db
+def test_an_open_conversation_fetched_again_is_updated_and_loses_stale_rows():
+    connection = ConnectionFactory()
+    record = next(r for r in _records() if len(r["participants"]) > 2)
+    ended = datetime.fromisoformat(record["conversationEnd"])
+    _store(connection, [generator.as_open(record, ended - timedelta(seconds=1))])
+    assert Conversation.objects.get().is_open
+
+    # Closed now, and (to test the clean-up) one participant fewer than the platform reported before.
+    closed = copy.deepcopy(record)
+    closed["participants"] = closed["participants"][:-1]
+    _store(connection, [closed])
+    conversation = Conversation.objects.get()
+    assert not conversation.is_open and conversation.conversation_end == ended
+    assert _stored() == _expected([closed])
+    assert not CallLeg.objects.filter(is_open=True).exists()
+
+
+@pytest.mark.django_db
+def test_repeats_within_one_page_are_stored_once():
+    connection = ConnectionFactory()
+    records = _records()[:5]
+    counts = _store(connection, [*records, records[0]])
+    assert Conversation.objects.count() == 5
+    assert counts.call_legs == CallLeg.objects.count()
+    assert _stored() == _expected(records)
+
+
+@pytest.mark.django_db
+def test_children_ids_follow_the_record_order():
+    # The call explorer lists participants and sessions by primary key.
+    connection = ConnectionFactory()
+    record = next(r for r in _records() if len(r["participants"]) > 2)
+    _store(connection, [record])
+    stored = list(Participant.objects.order_by("pk").values_list("participant_id", flat=True))
+    assert stored == [p["participantId"] for p in record["participants"]]
+    sessions = list(Session.objects.order_by("pk").values_list("session_id", flat=True))
+    assert sessions == [s["sessionId"] for p in record["participants"] for s in p.get("sessions") or ()]
+
+
+@pytest.mark.django_db
+def test_new_conversations_delete_nothing(django_assert_max_num_queries):
+    # A first extraction only inserts: no per-page DELETE whose cost grows with the tables (issue 3).
+    connection = ConnectionFactory()
+    page = flatten_conversations(_records())
+    names = Names.for_connection(connection)
+    with django_assert_max_num_queries(12) as captured:
+        store_flat_page(connection=connection, page=page, names=names)
+    # (PostgreSQL empties its own session's staging table, which no other row depends on.)
+    deletes = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("DELETE")]
+    assert [sql for sql in deletes if not sql.startswith("DELETE FROM stage_")] == []
+
+
+@pytest.mark.django_db
+def test_job_pages_read_ahead_are_each_stored_once_in_order(connection, sandbox):
+    # services._Worker fetches page k+1 in a thread while page k is stored: the run still stores
+    # every page once (page counts per chunk as the sandbox pages them) and exactly the sandbox's rows.
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)
+    run = services.start_extraction(connection=connection, start=start, end=end, enqueue_task=False)
+    run = services.run_extraction(run_id=run.pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    page_size = 25  # the sandbox fixture's default page size
+    for chunk in run.chunks.all():
+        assert chunk.pages_fetched == max(1, -(-chunk.conversations // page_size)) > 2
+    records = generator.conversations_overlapping(SEED, start, end, CALLS_PER_DAY)
+    assert run.conversations == len(records)
+    assert _stored() == _expected(records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_transaction_skips_only_its_own_commit_flush():
+    """The relaxed flush applies to the page's transaction only, never to the connection."""
+    from django.db import connection, transaction
+
+    from extraction.storage import defer_commit_flush
+
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+
+    def current() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    before = current()
+    with transaction.atomic():
+        defer_commit_flush()
+        assert current() == "off"
+    assert current() == before
