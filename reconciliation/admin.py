@@ -31,7 +31,7 @@ class CarrierUploadAdmin(admin.ModelAdmin):
 class CarrierCdrAdmin(admin.ModelAdmin):
     list_display = ("id", "carrier", "line_number", "sip_call_id", "start_utc", "masked_from", "masked_to", "charge")
     list_filter = ("carrier",)
-    exclude = ("from_raw", "to_raw", "from_e164", "to_e164", "raw")
+    exclude = ("from_raw", "to_raw", "from_e164", "to_e164", "raw_line")
     readonly_fields = ("masked_from", "masked_to")
 
     @admin.display(description="from")

@@ -27,8 +27,8 @@ def build_preview(
     period: tuple[date | None, date | None],
 ) -> dict[str, Any]:
     """What the importer detected in the first rows, as JSON for the upload row."""
-    duration_text = frame["raw"].map(lambda r: r.get(mapping.get("duration", ""), "")) if len(frame) else []
-    empty_durations = int(sum(1 for v in duration_text if str(v).strip() == "")) if mapping.get("duration") else 0
+    blank = mapping.get("duration") and len(frame) and "duration_blank" in frame
+    empty_durations = int(frame["duration_blank"].sum()) if blank else 0
     zero_durations = int((frame["duration_seconds"] == 0).sum()) if len(frame) else 0
     keys = _dup_keys(frame) if len(frame) else pd.Series(dtype=str)
     starts = frame["start_utc"] if len(frame) else pd.Series(dtype="datetime64[us, UTC]")

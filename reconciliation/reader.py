@@ -2,22 +2,28 @@
 
 Rows are split with the csv module rather than ``pandas.read_csv`` because the C parser cannot
 report the line number of a malformed row (wrong field count, oversized field); every row needs
-one. Each chunk then becomes a ``dtype=str`` DataFrame for vectorised validation (``normalise``).
+one. Each record also keeps its text as written in the file (the evidence stored with the row).
+Each chunk then becomes a DataFrame for vectorised validation (``normalise``).
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
+import itertools
 import queue
 import re
 import threading
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
+
+import numpy as np
 
 T = TypeVar("T")
 
@@ -49,6 +55,7 @@ class Chunk:
     header: list[str]
     rows: list[list[str]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # each good record as written in the file
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0  # data records consumed, good or bad
 
@@ -111,44 +118,153 @@ def read_header(path: Path, fmt: FileFormat) -> list[str]:
 
 
 def iter_chunks(path: Path, fmt: FileFormat, *, chunk_rows: int) -> Iterator[Chunk]:
-    """Yield chunks of raw rows with their physical line numbers and structural row errors."""
+    """Yield chunks of ``chunk_rows`` records with their physical line numbers, text and structural errors.
+
+    Lines are read in batches and split by one ``csv.reader`` call per batch (in C). When a batch
+    has a record spread over several lines (a quoted line break) or an unreadable row, that batch
+    is read again record by record, which knows where each record starts.
+    """
     with open_text(path, fmt) as text:
-        reader = csv.reader(text, delimiter=fmt.delimiter)
+        head = csv.reader(text, delimiter=fmt.delimiter)
         try:
-            header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+            header = [h.strip().lstrip("\ufeff") for h in next(head)]
         except StopIteration:
             return
         width = len(header)
+        next_line = head.line_num + 1  # physical line number of the next unread line
         index = 0
-        chunk = Chunk(index=index, header=header)
-        previous_end = reader.line_num
         while True:
-            line = previous_end + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                chunk.errors.append(RowError(line, "", f"unreadable row: {exc}"))
-                chunk.rows_read += 1
-                previous_end = reader.line_num
-                continue
-            previous_end = reader.line_num
-            if not row:
-                continue  # a blank line is not a record
+            chunk = Chunk(index=index, header=header)
+            with collector_paused():
+                next_line, at_end = _fill(chunk, text, next_line, chunk_rows, fmt.delimiter, width)
+            if chunk.rows_read or index == 0:
+                yield chunk
+            if at_end:
+                return
+            index += 1
+
+
+def _fill(chunk: Chunk, text: Iterator[str], line: int, chunk_rows: int, delimiter: str,
+          width: int) -> tuple[int, bool]:
+    """Read records into ``chunk`` until it holds ``chunk_rows``; returns the next line and end-of-file."""
+    while chunk.rows_read < chunk_rows:
+        want = chunk_rows - chunk.rows_read
+        batch = list(itertools.islice(text, want))
+        if not batch:
+            return line, True
+        rows = _split_batch(batch, delimiter)
+        if rows is None:
+            line = _add_records_one_by_one(chunk, batch, text, line, delimiter, width)
+        else:
+            _add_batch(chunk, batch, rows, line, width)
+            line += len(batch)
+        if len(batch) < want:
+            return line, True
+    return line, False
+
+
+def _split_batch(batch: list[str], delimiter: str) -> list[list[str]] | None:
+    """The batch's rows when every line is exactly one record (blank lines included), else None."""
+    try:
+        rows = list(csv.reader(batch, delimiter=delimiter))
+        if len(rows) != len(batch):
+            return None  # a quoted line break joined lines
+        last = batch[-1]
+        # A last line that opens a quote and never closes it continues past the batch.
+        if '"' in last:
+            list(csv.reader([last], delimiter=delimiter, strict=True))
+    except csv.Error:
+        return None
+    return rows
+
+
+def _add_batch(chunk: Chunk, batch: list[str], rows: list[list[str]], first_line: int, width: int) -> None:
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    numbers = np.arange(first_line, first_line + len(rows))
+    texts, joined = _texts(batch)
+    # A field can be no longer than its line; most batches have no long line and no bad byte.
+    suspect = np.zeros(len(rows), dtype=bool)
+    if (not joined.isascii() and _UNDECODABLE.search(joined)) or max(map(len, texts)) > MAX_FIELD_CHARS:
+        suspect = np.fromiter((len(t) > MAX_FIELD_CHARS or _UNDECODABLE.search(t) is not None for t in texts),
+                              dtype=bool, count=len(texts))
+    records = widths > 0  # a blank line is not a record
+    chunk.rows_read += int(records.sum())
+    bad = records & ((widths != width) | suspect)
+    if records.all() and not bad.any():  # the usual batch
+        chunk.rows += rows
+        chunk.lines += numbers.tolist()
+        chunk.texts += texts
+        return
+    keep = records & ~bad
+    for i in np.flatnonzero(bad).tolist():
+        problem = _structural_problem(rows[i], chunk.header, width)
+        if problem is None:  # a suspect line whose fields are all fine after all
+            keep[i] = True
+        else:
+            chunk.errors.append(RowError(int(numbers[i]), problem[0], problem[1]))
+    chunk.rows += itertools.compress(rows, keep.tolist())
+    chunk.lines += numbers[keep].tolist()
+    chunk.texts += itertools.compress(texts, keep.tolist())
+
+
+def _add_records_one_by_one(chunk: Chunk, batch: list[str], text: Iterator[str], line: int, delimiter: str,
+                            width: int) -> int:
+    """The slow path for one batch: each record with its first line, finishing a record the batch cut."""
+    consumed: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for item in itertools.chain(batch, text):
+            consumed.append(item)
+            yield item
+
+    reader = csv.reader(feed(), delimiter=delimiter)
+    start = 0  # index in ``consumed`` of the record's first line
+    while start < len(batch):
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            chunk.errors.append(RowError(line + start, "", f"unreadable row: {exc}"))
             chunk.rows_read += 1
-            problem = _structural_problem(row, header, width)
+            start = reader.line_num
+            continue
+        end = reader.line_num
+        if row:
+            chunk.rows_read += 1
+            problem = _structural_problem(row, chunk.header, width)
             if problem:
-                chunk.errors.append(RowError(line, problem[0], problem[1]))
+                chunk.errors.append(RowError(line + start, problem[0], problem[1]))
             else:
                 chunk.rows.append(row)
-                chunk.lines.append(line)
-            if chunk.rows_read >= chunk_rows:
-                yield chunk
-                index += 1
-                chunk = Chunk(index=index, header=header)
-        if chunk.rows_read or index == 0:
-            yield chunk
+                chunk.lines.append(line + start)
+                record = "".join(consumed[start:end])
+                stripped = _strip_terminator(record)
+                # A quote left open at the end of the file takes the last line break into the field.
+                chunk.texts.append(stripped if parse_list(stripped, delimiter) == row else record)
+        start = end
+    return line + start
+
+
+def _texts(batch: list[str]) -> tuple[list[str], str]:
+    """Each line without its line break (one split in C when the file uses one kind), and all of them joined."""
+    joined = "".join(batch)
+    texts: list[str] = []
+    if "\r" not in joined:
+        texts = joined.split("\n")
+    elif joined.count("\r") == joined.count("\n") == joined.count("\r\n"):
+        texts = joined.split("\r\n")
+    if len(texts) == len(batch) + 1 and texts[-1] == "":
+        texts.pop()
+    if len(texts) != len(batch):
+        texts = list(map(_strip_terminator, batch))
+    return texts, joined
+
+
+def _strip_terminator(line: str) -> str:
+    if line.endswith("\n"):
+        return line[:-2] if line.endswith("\r\n") else line[:-1]
+    return line[:-1] if line.endswith("\r") else line
 
 
 def _structural_problem(row: list[str], header: list[str], width: int) -> tuple[str, str] | None:
@@ -163,6 +279,34 @@ def _structural_problem(row: list[str], header: list[str], width: int) -> tuple[
         if _UNDECODABLE.search(value):
             return name, "bytes not valid in the file's encoding"
     return None
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a chunk's rows are built.
+
+    Every row is a list, which the collector tracks; tens of thousands of new lists set it off again
+    and again, each time rescanning the rows already read (about 40% of the reading time). The rows
+    hold only strings, so there is no cycle to find. Process-wide, so restored only by whoever paused it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def parse_list(text: str, delimiter: str) -> list[str]:
+    """The fields of one record's text."""
+    return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+
+
+def parse_record(text: str, header: list[str], delimiter: str) -> dict[str, str]:
+    """A stored record text as {header name: value} (a repeated header name keeps its last value)."""
+    return dict(zip(header, parse_list(text, delimiter), strict=False))
 
 
 def prefetched(items: Iterator[T]) -> Iterator[T]:

@@ -22,7 +22,7 @@ from typing import IO, Any
 import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -166,7 +166,8 @@ def _fill_preview(upload: CarrierUpload) -> None:
         if problems:
             raise ValidationError(problems)
         chunk = next(reader.iter_chunks(path, fmt, chunk_rows=PREVIEW_ROWS))
-        frame, errors = normalise_chunk(chunk.header, chunk.rows, chunk.lines, upload.mapping_used, _context(upload))
+        frame, errors = normalise_chunk(chunk.header, chunk.rows, chunk.lines, upload.mapping_used, _context(upload),
+                                        chunk.texts)
         estimate = _count_records(path, fmt)
     except (OSError, UnicodeError, EOFError) as exc:
         raise ValidationError(f"Cannot read the file: {exc}") from exc
@@ -286,7 +287,7 @@ def _normalised_chunks(
     for chunk in reader.iter_chunks(path, fmt, chunk_rows=chunk_rows):
         if chunk.index < done:
             continue  # committed before a restart
-        frame, errors = normalise_chunk(chunk.header, chunk.rows, chunk.lines, mapping, ctx)
+        frame, errors = normalise_chunk(chunk.header, chunk.rows, chunk.lines, mapping, ctx, chunk.texts)
         yield chunk, frame, errors
 
 
@@ -323,7 +324,10 @@ def _finish_import(upload_id: int) -> ImportSummary:
         upload = CarrierUpload.objects.select_for_update().get(pk=upload_id)
         if upload.rows_error:
             # Rejected whole: remove the staged rows in the same transaction as the status change.
-            CarrierCdr.objects.filter(upload=upload).delete()
+            # One DELETE, not the ORM's collector (which loads every row to look for cascades): staged
+            # rows of an upload never imported have no matches or discrepancies.
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {CarrierCdr._meta.db_table} WHERE upload_id = %s", [upload.pk])  # noqa: S608
             upload.status = CarrierUpload.Status.REJECTED
             upload.rows_imported = 0
             upload.error = f"{upload.rows_error} bad rows; nothing was imported (download the error report)."

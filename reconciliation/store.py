@@ -10,7 +10,6 @@ import io
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 from django.db import connection
 
@@ -21,7 +20,7 @@ COLUMNS = [
     "upload_id", "carrier_id", "line_number", "record_id", "raw_call_id", "sip_call_id", "sip_call_id_local",
     "start_utc", "start_original", "start_ambiguous", "duration_seconds", "duration_ms", "billed_seconds",
     "charge", "rate_per_minute", "currency", "from_raw", "to_raw", "from_e164", "to_e164", "direction",
-    "direction_raw", "is_forwarded", "is_credit", "raw",
+    "direction_raw", "is_forwarded", "is_credit", "raw_line",
 ]
 NULL = "\\N"
 
@@ -41,12 +40,14 @@ def insert_cdrs(frame: pd.DataFrame, *, upload_id: int, carrier_id: int) -> int:
 
 def _copy(frame: pd.DataFrame, *, upload_id: int, carrier_id: int) -> int:
     n = len(frame)
+    # Every text column comes from the record's own text, so when no record has a backslash, tab
+    # or line break (the usual file), no column needs COPY escaping: one check instead of one per column.
+    plain = not _special("".join(frame["raw_line"].tolist()))
     columns = {
         "upload_id": [str(upload_id)] * n, "carrier_id": [str(carrier_id)] * n,
         "line_number": list(map(str, frame.index.tolist())),
-        **{name: _copy_values(frame[name]) for name in COLUMNS[3:-1]},
-        # orjson is ~20x faster than json.dumps; PostgreSQL parses the text into jsonb anyway.
-        "raw": _escaped([orjson.dumps(r).decode() for r in frame["raw"].tolist()]),
+        # The currency may come from the mapping or the carrier, not the file: always checked.
+        **{name: _copy_values(frame[name], plain and name != "currency") for name in COLUMNS[3:]},
     }
     # COPY's text format: rows joined in C (map/str.join) instead of formatted cell by cell.
     text = "\n".join(map("\t".join, zip(*(columns[c] for c in COLUMNS), strict=True))) + "\n"
@@ -60,24 +61,30 @@ def _copy(frame: pd.DataFrame, *, upload_id: int, carrier_id: int) -> int:
     return n
 
 
-def _copy_values(values: pd.Series) -> list[str]:
+def _copy_values(values: pd.Series, plain: bool) -> list[str]:
     """A column as COPY text values: NULL is \\N; money stays the validated string, never a float."""
-    if values.dtype.kind == "M":  # datetimes: ISO 8601 with offset, exact to the microsecond
-        text = values.dt.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
-        return text.where(values.notna(), NULL).tolist()
+    if values.dtype.kind == "M":  # datetimes: ISO 8601 in UTC, exact to the microsecond
+        utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        text = np.char.add(np.datetime_as_string(utc, unit="us"), "+00:00").astype(object)
+        text[np.isnat(utc)] = NULL
+        return text.tolist()
     if values.dtype.kind == "b":
         return np.where(values.to_numpy(), "t", "f").tolist()
     if isinstance(values.dtype, pd.Int64Dtype):
         return values.astype(str).where(values.notna(), NULL).tolist()
     if values.name in ("charge", "rate_per_minute"):
         return values.where(values != "", NULL).tolist()  # empty is null, never zero
-    return _escaped(values.astype(str).tolist())
+    text = values.tolist() if values.dtype == object else values.astype(str).tolist()
+    return text if plain else _escaped(text)
+
+
+def _special(text: str) -> bool:
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
 
 
 def _escaped(values: list[str]) -> list[str]:
     """Backslash, tab and line breaks escaped for COPY's text format (only when some value has one)."""
-    joined = "".join(values)
-    if not any(c in joined for c in "\\\t\n\r"):
+    if not _special("".join(values)):
         return values
     return [v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
             for v in values]
@@ -94,9 +101,8 @@ def _executemany(frame: pd.DataFrame, *, upload_id: int, carrier_id: int) -> int
     columns: dict[str, list[Any]] = {
         "upload_id": [upload_id] * n, "carrier_id": [carrier_id] * n, "line_number": frame.index.tolist(),
         "start_utc": start_text.tolist(),
-        "raw": [orjson.dumps(r).decode() for r in frame["raw"].tolist()],
     }
-    for name in COLUMNS[3:-1]:
+    for name in COLUMNS[3:]:
         if name in columns:
             continue
         values = frame[name]
@@ -126,7 +132,7 @@ def _model(r: dict[str, Any], upload_id: int, carrier_id: int) -> CarrierCdr:
         charge=to_decimal(r["charge"]), rate_per_minute=to_decimal(r["rate_per_minute"]), currency=r["currency"],
         from_raw=r["from_raw"], to_raw=r["to_raw"], from_e164=r["from_e164"], to_e164=r["to_e164"],
         direction=r["direction"], direction_raw=r["direction_raw"], is_forwarded=bool(r["is_forwarded"]),
-        is_credit=bool(r["is_credit"]), raw=r["raw"],
+        is_credit=bool(r["is_credit"]), raw_line=r["raw_line"],
     )
 
 
