@@ -68,8 +68,13 @@ def setup_django(database_url: str | None = None) -> None:
 
 @contextlib.contextmanager
 def throwaway_postgres(name: str) -> Iterator[str]:
-    """Create database ``name`` on the local PostgreSQL server, yield its URL, drop it after."""
+    """Create database ``name_<pid>`` on the local PostgreSQL server, yield its URL, drop it after.
+
+    The process id keeps two benchmark runs on one server (two checkouts, a rerun while an old
+    one is still dropping) from dropping each other's database."""
     import psycopg
+
+    name = f"{name}_{os.getpid()}"
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
