@@ -480,9 +480,12 @@ def process_rating_run(*, run_id: int, time_budget_seconds: float | None = 240) 
             if time_budget_seconds is not None and clock.monotonic() - began > time_budget_seconds:
                 requeue = True
                 return run
-        run.state = RatingRun.State.DONE
-        run.finished_at = timezone.now()
-        run.save(update_fields=["state", "finished_at"])
+        with transaction.atomic():
+            if run.kind == RatingRun.Kind.RATE and run.changed_legs:
+                rollup.refresh_period(run.period_start, run.period_end)  # the dashboard's rollups
+            run.state = RatingRun.State.DONE
+            run.finished_at = timezone.now()
+            run.save(update_fields=["state", "finished_at"])
         logger.info("rating run %s done: %s legs, %s changed", run.pk, run.processed_legs, run.changed_legs)
         if run.kind == RatingRun.Kind.RATE and run.changed_legs:
             audit.record(actor=run.created_by or "system", action="billing.rating.run", obj=run,
@@ -521,7 +524,6 @@ def _process_batch(run: RatingRun, batch: pd.DataFrame, ctx: engine.RatingContex
         elif not changed.empty:
             replaced = changed.loc[changed["leg_id"].isin(old.index), "leg_id"]
             store.write_results(changed, replaced=replaced, run_id=run.pk, now=timezone.now())
-            rollup.refresh_rated(batch, changed["leg_id"])  # the dashboard's daily rollup, same transaction
         run.processed_legs += len(batch)
         run.rated_legs += rated
         run.unrated_legs += len(frame) - rated

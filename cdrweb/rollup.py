@@ -4,7 +4,8 @@ A rollup day is recomputed whole: one DELETE and one ``INSERT … SELECT … GRO
 that day's legs and cost records, never row by row. Recomputing is idempotent, so a task delivered
 twice, or a batch retried after a crash, leaves the same rows. Who calls it:
 
-- rating, after each batch that wrote cost records (``billing.services._process_batch``);
+- rating, when a run that changed cost records finishes: the days of its period, once, in the
+  transaction that marks the run done (``billing.services.process_rating_run``);
 - extraction, when a run finishes (the days of the legs it stored, ``extraction.services``);
 - reference-data sync, when it renames legs' queues or wrap-up codes (a full rebuild);
 - ``manage.py rebuild_rollup``, which rebuilds everything and marks the rollups as usable, and
@@ -155,13 +156,20 @@ def refresh_days(days: Iterable[date]) -> int:
     return len(wanted)
 
 
-def refresh_rated(batch: pd.DataFrame, leg_ids: pd.Series) -> int:
-    """After a rating batch wrote cost records for ``leg_ids``: recompute their days (``batch`` is
-    the batch frame, with the legs' ``id`` and ``started_at``, so no query is needed to find them)."""
-    if leg_ids is None or len(leg_ids) == 0:
-        return 0
-    touched = batch.loc[batch["id"].isin(set(leg_ids)), "started_at"]
-    return refresh_days(local_days(touched))
+def days_between(start: datetime, end: datetime) -> set[date]:
+    """The local calendar days that the half-open period [start, end) touches."""
+    if not (start and end and end > start):
+        return set()
+    first = timezone.localtime(start, _tz()).date()
+    last = timezone.localtime(end - timedelta(microseconds=1), _tz()).date()
+    return {first + timedelta(days=n) for n in range((last - first).days + 1)}
+
+
+def refresh_period(start: datetime, end: datetime) -> int:
+    """After a rating run changed cost records of legs started in [start, end): recompute those
+    days once. (Refreshing after every batch instead re-read every day a batch touched, and
+    batches in leg order touch most days of the period: quadratic at a million legs.)"""
+    return refresh_days(days_between(start, end))
 
 
 def refresh_after_extraction(run: Any) -> int:
@@ -175,12 +183,7 @@ def refresh_after_extraction(run: Any) -> int:
         .distinct()
         .order_by()
     )
-    days = set(stored)
-    if run.start and run.end and run.end > run.start:
-        first = timezone.localtime(run.start, _tz()).date()
-        last = timezone.localtime(run.end - timedelta(microseconds=1), _tz()).date()
-        days.update(first + timedelta(days=n) for n in range((last - first).days + 1))
-    return refresh_days(days)
+    return refresh_days(set(stored) | days_between(run.start, run.end))
 
 
 def rebuild() -> tuple[int, int]:

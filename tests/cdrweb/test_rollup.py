@@ -195,6 +195,26 @@ def test_rating_and_re_rating_keep_the_rollup_equal_to_the_legs(card):
 
 
 @pytest.mark.django_db
+def test_a_rating_run_refreshes_its_days_once_not_per_batch(card, monkeypatch):
+    """Batches in leg order touch most days of the period: refreshing after each would re-read
+    the whole period once per batch (quadratic at a million legs)."""
+    rollup.rebuild()
+    _some_legs()
+    monkeypatch.setattr(billing, "BATCH_SIZE", 4)  # 30 legs: 8 batches
+    refreshed = []
+    real = rollup.refresh_days
+    monkeypatch.setattr(rollup, "refresh_days", lambda days: refreshed.append(set(days)) or real(days))
+
+    run = billing.rate_period(actor="test", start=START, end=END)
+
+    assert run.changed_legs == 30
+    assert refreshed == [rollup.days_between(START, END)]
+    assert_rollup_matches(WIDE)
+    billing.rate_period(actor="test", start=START, end=END)  # nothing changed: nothing to refresh
+    assert len(refreshed) == 1
+
+
+@pytest.mark.django_db
 def test_refreshing_a_day_twice_is_harmless(card):
     rollup.rebuild()
     _some_legs()
