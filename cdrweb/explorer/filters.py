@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+import django_filters.fields
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.forms.utils import flatatt
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from billing.models import Carrier, CostRecord
 from cdrweb.explorer import periods
+from cdrweb.explorer.markup import esc
 from cdrweb.explorer.periods import Period, Preset
 from extraction.models import CallLeg, Connection, Direction, Platform
 
@@ -29,10 +31,27 @@ WEEKDAYS = [(str(i), name) for i, name in enumerate(["Mon", "Tue", "Wed", "Thu",
 
 
 class PlainSelect(forms.Select):
-    """A select drawn in Python from the widget's own context (same HTML as Django's template):
-    the template-based widget rendering took most of the filter bar's time on every page."""
+    """A select drawn in Python (same HTML as Django's template): the template-based widget
+    rendering, then the per-option dicts of ``optgroups()``, took most of the filter bar's time."""
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        chosen = self.format_value(value)
+        found = False
+        options = []
+        for option_value, label in self.choices:
+            if isinstance(label, list | tuple):  # grouped choices: Django's own rendering
+                return self._render_grouped(name, value, attrs)
+            option_value = "" if option_value is None else option_value
+            # like ChoiceWidget.optgroups: only the first option with the value is selected
+            selected = not found and str(option_value) in chosen
+            found |= selected
+            mark = " selected" if selected else ""
+            options.append(f'<option value="{esc(option_value)}"{mark}>{esc(label)}</option>')
+        return SafeString(
+            f'<select name="{esc(name)}"{flatatt(self.build_attrs(self.attrs, attrs))}>{"".join(options)}</select>'
+        )
+
+    def _render_grouped(self, name, value, attrs) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
         options = (
             (option["value"], flatatt(option["attrs"]), option["label"])
@@ -61,6 +80,53 @@ class PlainDateInput(forms.DateInput):
     """A date input drawn in Python (see PlainSelect)."""
 
     render = PlainInput.render
+
+
+class SelectChoices:
+    """The connection and carrier choices of one filter form, read together with one query (UNION
+    ALL, each list ordered by name) the first time either select is drawn. Labels are the names,
+    which is what both models' ``__str__`` returns."""
+
+    def __init__(self) -> None:
+        self._lists: dict[str, list[tuple[int, str]]] | None = None
+
+    def get(self, kind: str) -> list[tuple[int, str]]:
+        if self._lists is None:
+            # no ordering inside the parts: SQLite refuses ORDER BY in a compound statement's parts
+            connections = Connection.objects.order_by().annotate(kind=Value("connection"))
+            carriers = Carrier.objects.order_by().annotate(kind=Value("carrier"))
+            fields = ("kind", "pk", "name")
+            rows = connections.values_list(*fields).union(carriers.values_list(*fields), all=True)
+            self._lists = {"connection": [], "carrier": []}
+            for row_kind, pk, name in rows.order_by("kind", "name"):
+                self._lists[row_kind].append((pk, name))
+        return self._lists[kind]
+
+
+class PlainQueryChoices(django_filters.fields.ModelChoiceIterator):
+    """Model choices from the form's SelectChoices, else read with one plain query. Django reads
+    them with ``iterator()``, which on PostgreSQL is a server-side cursor: DECLARE, FETCH and
+    CLOSE, three round trips for a dozen rows."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        if self.field.null_label is not None:
+            yield (self.field.null_value, self.field.null_label)
+        shared: SelectChoices | None = getattr(self.field, "shared_choices", None)
+        if shared is not None:
+            yield from shared.get(self.field.choices_kind)
+            return
+        for obj in self.queryset.all():  # a fresh clone, so each form reads the current rows
+            yield self.choice(obj)
+
+
+class PlainModelChoiceField(django_filters.fields.ModelChoiceField):
+    iterator = PlainQueryChoices
+
+
+class PlainModelChoiceFilter(django_filters.ModelChoiceFilter):
+    field_class = PlainModelChoiceField
 
 
 class CallFilterForm(forms.Form):
@@ -100,9 +166,9 @@ class CallLegFilter(django_filters.FilterSet):
     )
     start = django_filters.DateFilter(method=_no_op, label="From", widget=PlainDateInput(attrs={"type": "date"}))
     end = django_filters.DateFilter(method=_no_op, label="To", widget=PlainDateInput(attrs={"type": "date"}))
-    connection = django_filters.ModelChoiceFilter(queryset=Connection.objects.order_by("name"), widget=PlainSelect)
+    connection = PlainModelChoiceFilter(queryset=Connection.objects.order_by("name"), widget=PlainSelect)
     platform = django_filters.ChoiceFilter(choices=Platform.choices, widget=PlainSelect)
-    carrier = django_filters.ModelChoiceFilter(
+    carrier = PlainModelChoiceFilter(
         field_name="cost_record__carrier", queryset=Carrier.objects.order_by("name"), label="Carrier",
         widget=PlainSelect,
     )
@@ -151,6 +217,16 @@ class CallLegFilter(django_filters.FilterSet):
         # sums only) itself; the explorer applies both as plain filters.
         self.dashboard = dashboard
         super().__init__(data if data is not None else {}, queryset, **kwargs)
+
+    @property
+    def form(self) -> CallFilterForm:
+        form = super().form
+        if not hasattr(form, "shared_choices"):
+            form.shared_choices = SelectChoices()
+            for name in ("connection", "carrier"):
+                form.fields[name].shared_choices = form.shared_choices
+                form.fields[name].choices_kind = name
+        return form
 
     @property
     def resolved_period(self) -> Period:

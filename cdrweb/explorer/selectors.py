@@ -31,7 +31,7 @@ def overbilled_discrepancies(*, open_only: bool = False) -> QuerySet[Discrepancy
 def call_leg_list(legs: QuerySet[CallLeg]) -> QuerySet[CallLeg]:
     """Legs with cost, carrier and reconciliation status, in one query per page."""
     worst = Discrepancy.objects.filter(leg=OuterRef("pk"), superseded=False).order_by("-amount_at_stake", "pk")
-    return legs.select_related("cost_record", "cost_record__carrier", "connection").annotate(
+    return legs.select_related("cost_record", "cost_record__carrier").annotate(
         recon_matched=Exists(CdrMatch.objects.filter(leg=OuterRef("pk"))),
         recon_discrepancy=Subquery(worst.values("type")[:1]),
         recon_discrepancy_status=Subquery(worst.values("status")[:1]),

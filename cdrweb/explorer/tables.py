@@ -10,16 +10,36 @@ from __future__ import annotations
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from cdrweb import masking
+from cdrweb.explorer.markup import esc
 from cdrweb.explorer.selectors import recon_label
 from cdrweb.masking import PiiKind
 from cdrweb.tables import MaskedColumn
 
 EMPTY = "\u2014"  # django-tables2's default for an empty cell
 _NUM = ' class="num"'
+
+
+# The leg and cost record fields html_rows draws; the list page loads only these (and the
+# reconciliation annotations), not the thirty-odd columns of a leg and its cost record.
+ROW_FIELDS = (
+    "started_at",
+    "direction",
+    "ani",
+    "dnis",
+    "queue_name",
+    "wrapup_name",
+    "duration_ms",
+    "cost_record__carrier_id",
+    "cost_record__carrier__name",
+    "cost_record__country",
+    "cost_record__destination",
+    "cost_record__cost",
+    "cost_record__currency",
+    "cost_record__status",
+)
 
 
 class CallLegTable(tables.Table):
@@ -72,8 +92,7 @@ class CallLegTable(tables.Table):
     def render_rating(self, value: str | None, record=None) -> str:
         cost = getattr(record, "cost_record", None) if record is not None else None
         status = cost.status if cost is not None else (value or "unrated")
-        css = "ok" if status == "rated" else "warn"
-        return format_html('<span class="badge {}">{}</span>', css, value or "unrated")
+        return _badge("ok" if status == "rated" else "warn", value or "unrated")
 
     def render_recon(self, record) -> str:
         label = recon_label(record.recon_matched, record.recon_discrepancy, record.recon_discrepancy_status)
@@ -81,40 +100,40 @@ class CallLegTable(tables.Table):
             css = "warn" if record.recon_discrepancy == "unbilled" else "bad"  # unbilled: in our favour
         else:
             css = "ok" if record.recon_matched else ""
-        return format_html('<span class="badge {}">{}</span>', css, label)
+        return _badge(css, label)
 
     def value_recon(self, record) -> str:
         return recon_label(record.recon_matched, record.recon_discrepancy, record.recon_discrepancy_status)
 
     def html_rows(self) -> list[SafeString]:
         """The current page's rows as HTML: the cells the columns above define, numbers masked by
-        the request's masker (looked up once, not per cell)."""
+        the request's masker (looked up once, not per cell). The data must carry ROW_FIELDS."""
         masker = masking.masker_for(self.request) if getattr(self, "request", None) else masking.MASKED
-        detail = reverse("calls:detail", args=[0])[: -len("0/")]
+        detail = esc(reverse("calls:detail", args=[0])[: -len("0/")])
         rows = []
         for n, bound in enumerate(self.page.object_list):
             leg = bound.record
             cost = getattr(leg, "cost_record", None)
             carrier = cost.carrier if cost is not None and cost.carrier_id else None
-            cells = [
-                ("", format_html('<a href="{}{}/">{}</a>', detail, leg.pk, self.render_started_at(leg.started_at))),
-                ("", leg.get_direction_display() or EMPTY),
-                ("", masker(leg.ani, PiiKind.PHONE) if leg.ani else EMPTY),
-                ("", masker(leg.dnis, PiiKind.PHONE) if leg.dnis else EMPTY),
-                ("", leg.queue_name or EMPTY),
-                ("", leg.wrapup_name or EMPTY),
-                (_NUM, self.render_duration_ms(leg.duration_ms) if leg.duration_ms is not None else EMPTY),
-                ("", carrier.name if carrier is not None else ""),
-                ("", self.render_destination(leg) if cost is not None and cost.country else ""),
-                (_NUM, self.render_cost(leg) if cost is not None and cost.cost is not None else ""),
-                ("", self.render_rating(cost.get_status_display() if cost is not None else None, leg)),
-                ("", self.render_recon(leg)),
-            ]
-            rows.append(
-                format_html(
-                    '<tr class="{}">{}</tr>',
-                    "even" if n % 2 == 0 else "odd",
-                    format_html_join("", "<td{}>{}</td>", ((SafeString(attrs), value) for attrs, value in cells)),
-                )
+            cells = (
+                f'<td><a href="{detail}{esc(leg.pk)}/">{esc(self.render_started_at(leg.started_at))}</a></td>',
+                f"<td>{esc(leg.get_direction_display() or EMPTY)}</td>",
+                f"<td>{esc(masker(leg.ani, PiiKind.PHONE) if leg.ani else EMPTY)}</td>",
+                f"<td>{esc(masker(leg.dnis, PiiKind.PHONE) if leg.dnis else EMPTY)}</td>",
+                f"<td>{esc(leg.queue_name or EMPTY)}</td>",
+                f"<td>{esc(leg.wrapup_name or EMPTY)}</td>",
+                f"<td{_NUM}>"
+                f"{esc(self.render_duration_ms(leg.duration_ms) if leg.duration_ms is not None else EMPTY)}</td>",
+                f"<td>{esc(carrier.name if carrier is not None else '')}</td>",
+                f"<td>{esc(self.render_destination(leg) if cost is not None and cost.country else '')}</td>",
+                f"<td{_NUM}>{esc(self.render_cost(leg) if cost is not None and cost.cost is not None else '')}</td>",
+                f"<td>{self.render_rating(cost.get_status_display() if cost is not None else None, leg)}</td>",
+                f"<td>{self.render_recon(leg)}</td>",
             )
+            rows.append(SafeString(f'<tr class="{"even" if n % 2 == 0 else "odd"}">{"".join(cells)}</tr>'))
         return rows
+
+
+
+def _badge(css: str, label: str) -> SafeString:
+    return SafeString(f'<span class="badge {esc(css)}">{esc(label)}</span>')
