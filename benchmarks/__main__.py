@@ -1,7 +1,7 @@
 """Run every benchmark script in its own process and write docs/benchmarks.md.
 
     python -m benchmarks                 # all, default scales
-    python -m benchmarks rating import   # only these (names after bench_); add --write to record them
+    python -m benchmarks rating import   # only these (names after bench_); --write replaces their rows
     BENCH_SCALE=small python -m benchmarks   # a quick smoke run with small inputs
 """
 
@@ -82,11 +82,40 @@ def main(argv: list[str]) -> int:
         if log:
             failures.append((name, log))
             print(log, file=sys.stderr)
-    block = _results_block(rows, failures)
-    if not selected or "--write" in argv:
-        write_doc(block)
+    if not selected:
+        write_doc(_results_block(rows, failures))
         print(f"wrote {DOC}")
+    elif "--write" in argv and not failures:
+        write_doc(_replace_rows(_current_block(), names, rows))
+        print(f"updated the rows of {', '.join(names)} in {DOC}")
     return 1 if failures else 0
+
+
+def _row(r: dict) -> str:
+    return (
+        f"| {r['benchmark']} | {r['metric']} | {_fmt(r['value'])} | {r['unit']} | {r['anchor']} | "
+        f"{_fmt(r['anchor_value'])} | {_fmt(r['ratio'])} | {r['target']} | {r['notes']} |"
+    )
+
+
+def _current_block() -> str:
+    text = DOC.read_text() if DOC.exists() else ""
+    if START in text and END in text:
+        return START + text.split(START, 1)[1].split(END, 1)[0] + END
+    return _results_block([], [])
+
+
+def _replace_rows(block: str, names: list[str], rows: list[dict]) -> str:
+    """The block with the table rows of ``names`` replaced by ``rows`` (re-measured scripts), and a
+    line saying when; the other scripts' rows are kept as they were."""
+    lines = block.split("\n")
+    ours = [i for i, line in enumerate(lines) if any(line.startswith(f"| {n} |") for n in names)]
+    at = ours[0] if ours else max(i for i, line in enumerate(lines) if line.startswith("|")) + 1
+    kept = [line for i, line in enumerate(lines) if i not in set(ours)]
+    kept[at:at] = [_row(r) for r in rows]
+    stamp = f"Rows of {', '.join(names)} re-measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."
+    kept.insert(len(kept) - 1, stamp)
+    return "\n".join(kept)
 
 
 def _results_block(rows: list[dict], failures: list[tuple[str, str]]) -> str:
@@ -101,11 +130,7 @@ def _results_block(rows: list[dict], failures: list[tuple[str, str]]) -> str:
         "| benchmark | metric | value | unit | anchor | anchor value | ratio | target | notes |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['benchmark']} | {r['metric']} | {_fmt(r['value'])} | {r['unit']} | {r['anchor']} | "
-            f"{_fmt(r['anchor_value'])} | {_fmt(r['ratio'])} | {r['target']} | {r['notes']} |"
-        )
+    lines.extend(_row(r) for r in rows)
     if failures:
         lines += ["", "Failed scripts (see the run's stderr): " + ", ".join(f"bench_{n}" for n, _ in failures)]
     lines.append(END)

@@ -25,3 +25,17 @@ def test_a_results_block_lists_every_figure_and_failed_script():
     assert block.startswith(bench.START) and block.endswith(bench.END)
     assert "| rating | legs/s | 4,770 | legs/s | one SQL statement | 5,400 | 1.13 | <= 1.5x | 1M legs |" in block
     assert "bench_import" in block
+
+
+def test_rerunning_one_script_replaces_only_its_rows():
+    row = {"benchmark": "rating", "metric": "seconds", "value": 99.0, "unit": "s", "anchor": "SQL",
+           "anchor_value": 60.0, "ratio": 1.65, "target": "<= 1.5x", "notes": ""}
+    other = {**row, "benchmark": "import", "ratio": 18.0}
+    block = bench._results_block([other, row], [])
+
+    updated = bench._replace_rows(block, ["rating"], [{**row, "value": 86.0, "ratio": 1.44}])
+
+    assert "| rating | seconds | 86.00 | s | SQL | 60.00 | 1.44 |" in updated
+    assert "| rating | seconds | 99.00 |" not in updated
+    assert "| import | seconds | 99.00 | s | SQL | 60.00 | 18.00 |" in updated
+    assert "Rows of rating re-measured" in updated and updated.endswith(bench.END)
