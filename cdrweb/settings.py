@@ -108,8 +108,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
+elif TESTING:
+    # one cache per test process: nothing shared between xdist workers or runs
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    # The web workers and the task worker are separate processes: a file cache under var/ lets
+    # them share what the dashboard built (aggregates and leg ids only, never personal data), so
+    # a view is built once per data change instead of once per worker.
+    # The key prefix names the database, so two databases served from one checkout (the demo and
+    # a benchmark, say) never read each other's entries.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": env("CACHE_DIR", default="") or str(VAR_DIR / "cache"),
+                          "KEY_PREFIX": "{HOST}:{PORT}:{NAME}".format(**DATABASES["default"])}}
 
 # timeout (seconds a task may run) stays below retry (seconds before an unacknowledged task is
 # handed to another worker), otherwise a slow task would run twice at once (django-q2 docs).

@@ -11,7 +11,7 @@ def test_production_settings_pass_check_deploy(tmp_path):
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "cdrweb.settings",
         "SECRET_KEY": "x" * 30 + "-production-secret-key-with-enough-entropy-1234567890",
-        "FIELD_ENCRYPTION_KEYS": "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=",
+        "FIELD_ENCRYPTION_KEYS": "Y2Ryd2ViLWRldi1rZXktbmV2ZXItcHJvZHVjdGlvbiE=",
         "DEBUG": "false",
         "SECURE_HTTPS": "true",
         "ALLOWED_HOSTS": "cdrweb.example.com",
@@ -33,3 +33,16 @@ def test_missing_secret_key_is_a_clear_error(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "SECRET_KEY is required" in result.stderr
+
+
+def test_without_redis_the_processes_share_a_file_cache(tmp_path):
+    """gunicorn workers and qcluster are separate processes: a per-process cache would make every
+    worker build the same dashboard view again."""
+    env = {"PATH": os.environ.get("PATH", ""), "DEBUG": "true", "CDRWEB_TESTING": "false",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "CACHE_DIR": str(tmp_path / "cache")}
+    code = "from django.conf import settings; c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'])"
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [
+        "django.core.cache.backends.filebased.FileBasedCache", str(tmp_path / "cache")]
