@@ -29,6 +29,7 @@ from billing.models import Carrier
 from cdrweb import charts, masking, rollup
 from cdrweb import dashboard_selectors as sel
 from cdrweb.explorer.filters import NONE, CallLegFilter
+from cdrweb.explorer.markup import call_detail_prefix
 from cdrweb.explorer.periods import Period, Preset
 from extraction.models import CallLeg, Connection
 
@@ -333,7 +334,7 @@ def render_home(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("cdrweb.view_dashboard"):
         return render(request, "cdrweb/home.html", {"no_access": True})
     version = sel.data_version()
-    if version.startswith("None:"):  # no leg yet (data_version's first part is the largest leg id)
+    if not sel.has_legs(version):
         return render(
             request,
             "cdrweb/home.html",
@@ -428,7 +429,7 @@ def cached_dashboard(filterset: CallLegFilter, *, currency: str | None, version:
     try:
         found = build_dashboard(filterset, currency=currency)
         found["computed_at"] = timezone.now()
-        detail = reverse("calls:detail", args=[0])[: -len("0/")]
+        detail = call_detail_prefix()
         found["top_calls"] = [_top_call(leg, detail) for leg in found["top_calls"]]
         found.update(_aggregate_blocks(found))
         cache.set(key, _dehydrate(found), CACHE_SECONDS)

@@ -30,7 +30,7 @@ from django.utils import timezone
 from billing.models import Carrier, CostRecord
 from cdrweb.explorer.periods import Period, months_back
 from cdrweb.explorer.selectors import OPEN_STATUSES, overbilled_discrepancies
-from cdrweb.models import DailyLegRollup, HourlyLegRollup
+from cdrweb.models import DailyLegRollup, HourlyLegRollup, RollupState
 from extraction.models import CallLeg
 from reconciliation.models import CarrierCdr, Discrepancy
 
@@ -416,17 +416,26 @@ def top_costly_calls(
 
 def data_version() -> str:
     """A cheap fingerprint of the data behind the dashboard: it changes when legs arrive, a rating
-    run makes progress or a discrepancy is found or changes status. One round trip of seven
-    scalar subqueries (each a MAX/SUM/COUNT over a primary key or a small table). It starts with
-    "None:" exactly when there are no legs at all."""
+    run makes progress, the rollups are refreshed (a rating or extraction run finishing) or a
+    discrepancy is found or changes status. One round trip of eight scalar subqueries (each a
+    MAX/SUM/COUNT over a primary key or a small table). It starts with "None:" exactly when there
+    are no legs at all."""
     from billing.models import RatingRun
 
-    legs, runs, found = (connection.ops.quote_name(m._meta.db_table) for m in (CallLeg, RatingRun, Discrepancy))
+    legs, runs, found, state = (
+        connection.ops.quote_name(m._meta.db_table) for m in (CallLeg, RatingRun, Discrepancy, RollupState)
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT (SELECT MAX(id) FROM {legs}), (SELECT MAX(id) FROM {runs}),"  # noqa: S608 - table names
             f" (SELECT SUM(processed_legs) FROM {runs}), (SELECT COUNT(*) FROM {runs}),"
-            f" (SELECT MAX(id) FROM {found}), (SELECT MAX(updated_at) FROM {found}), (SELECT COUNT(*) FROM {found})"
+            f" (SELECT MAX(id) FROM {found}), (SELECT MAX(updated_at) FROM {found}), (SELECT COUNT(*) FROM {found}),"
+            f" (SELECT MAX(refreshed_at) FROM {state})"
         )
         row = cursor.fetchone()
     return ":".join(str(value) for value in row)
+
+
+def has_legs(version: str) -> bool:
+    """Whether any leg exists, read from a data_version (its first part is the largest leg id)."""
+    return not version.startswith("None:")

@@ -56,14 +56,10 @@ class AuditEntry(models.Model):
         raise PermissionError("the audit log is append-only")
 
 
-
-class DailyLegRollup(models.Model):
-    """Call legs summed per local day and dashboard dimension (one row per combination), so the
-    dashboard reads thousands of rows instead of millions of legs. Derived data: ``cdrweb.rollup``
-    recomputes whole days from the legs and cost records, and ``rebuild_rollup`` rebuilds it all.
+class LegRollup(models.Model):
+    """What both rollups share: the local day, the dashboard's filter dimensions and a call count.
 
     The id columns are plain (no foreign-key constraint): a row only mirrors legs that exist.
-    NULL in the cost columns means "no cost record yet", exactly as in the leg-level aggregate.
     """
 
     day = models.DateField(help_text="local calendar day (TIME_ZONE) of the leg's start")
@@ -73,15 +69,28 @@ class DailyLegRollup(models.Model):
     platform = models.CharField(max_length=20)
     direction = models.CharField(max_length=20)
     queue_name = models.CharField(max_length=255)
-    wrapup_name = models.CharField(max_length=255)
     carrier = models.ForeignKey(
         "billing.Carrier", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+    calls = models.IntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class DailyLegRollup(LegRollup):
+    """Call legs summed per local day and dashboard dimension (one row per combination), so the
+    dashboard reads thousands of rows instead of millions of legs. Derived data: ``cdrweb.rollup``
+    recomputes whole days from the legs and cost records, and ``rebuild_rollup`` rebuilds it all.
+
+    NULL in the cost columns means "no cost record yet", exactly as in the leg-level aggregate.
+    """
+
+    wrapup_name = models.CharField(max_length=255)
     currency = models.CharField(max_length=3, null=True)
     status = models.CharField(max_length=20, null=True)
     country = models.CharField(max_length=8, null=True)
     number_type = models.CharField(max_length=20, null=True)
-    calls = models.IntegerField()
     billed_seconds = models.BigIntegerField(null=True)
     cost = models.DecimalField(max_digits=24, decimal_places=6, null=True)
     max_cost = models.DecimalField(
@@ -95,21 +104,10 @@ class DailyLegRollup(models.Model):
         return f"{self.day} {self.calls} calls"
 
 
-class HourlyLegRollup(models.Model):
+class HourlyLegRollup(LegRollup):
     """Call legs counted per local day, hour and the dashboard's filter dimensions (the heatmap)."""
 
-    day = models.DateField()
     hour = models.SmallIntegerField(help_text="0-23, local time")
-    connection = models.ForeignKey(
-        "extraction.Connection", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    platform = models.CharField(max_length=20)
-    direction = models.CharField(max_length=20)
-    queue_name = models.CharField(max_length=255)
-    carrier = models.ForeignKey(
-        "billing.Carrier", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    calls = models.IntegerField()
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="hourlylegrollup_day")]
@@ -120,10 +118,12 @@ class HourlyLegRollup(models.Model):
 
 class RollupState(models.Model):
     """One row once the rollups were built from scratch, with the time zone their days are in;
-    the dashboard reads the rollups only while this row matches the current time zone."""
+    the dashboard reads the rollups only while this row matches the current time zone.
+    ``refreshed_at`` moves with every write to the rollups, so the dashboard cache sees it."""
 
     time_zone = models.CharField(max_length=64)
     built_at = models.DateTimeField()
+    refreshed_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return f"rollup built {self.built_at:%Y-%m-%d %H:%M} ({self.time_zone})"

@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
+from cdrweb.db import advisory_xact_lock
 from cdrweb.models import DailyLegRollup, HourlyLegRollup, RollupState
 from extraction.models import CallLeg
 
@@ -75,16 +75,6 @@ def _tz():
 
 def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=_tz())
-
-
-def local_days(moments: Iterable[Any]) -> set[date]:
-    """The local calendar days (TIME_ZONE) of some aware datetimes or pandas timestamps."""
-    days = set()
-    for moment in moments:
-        if moment is None or pd.isna(moment):
-            continue
-        days.add(timezone.localtime(pd.Timestamp(moment).to_pydatetime(), _tz()).date())
-    return days
 
 
 def _legs_on(days: set[date] | None) -> QuerySet[CallLeg]:
@@ -137,10 +127,7 @@ def _fill(days: set[date] | None) -> None:
 def _serialise() -> None:
     """Refreshes run one at a time (until the enclosing transaction ends): two concurrent ones
     would each delete the day's old rows, not see the other's new rows, and both insert."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-    # SQLite serialises writers itself
+    advisory_xact_lock(_LOCK_KEY)
 
 
 def refresh_days(days: Iterable[date]) -> int:
@@ -153,6 +140,7 @@ def refresh_days(days: Iterable[date]) -> int:
         DailyLegRollup.objects.filter(day__in=sorted(wanted)).delete()
         HourlyLegRollup.objects.filter(day__in=sorted(wanted)).delete()
         _fill(wanted)
+        RollupState.objects.update(refreshed_at=timezone.now())  # a new dashboard data_version
     return len(wanted)
 
 
@@ -194,7 +182,8 @@ def rebuild() -> tuple[int, int]:
         HourlyLegRollup.objects.all().delete()
         _fill(None)
         RollupState.objects.all().delete()
-        RollupState.objects.create(time_zone=timezone.get_default_timezone_name(), built_at=timezone.now())
+        now = timezone.now()
+        RollupState.objects.create(time_zone=timezone.get_default_timezone_name(), built_at=now, refreshed_at=now)
     counts = (DailyLegRollup.objects.count(), HourlyLegRollup.objects.count())
     logger.info("rollup rebuilt: %s daily rows, %s hourly rows", *counts)
     return counts

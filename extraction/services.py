@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cdrweb import audit, rollup
+from cdrweb.db import defer_commit_flush
 from cdrweb.tasks import claim_lease, enqueue, release_lease
 from extraction.models import (
     CallLeg,
@@ -37,7 +38,7 @@ from extraction.models import (
 )
 from extraction.platforms import JobGone, Limits, Page, PlatformAdapter, PlatformError, adapter_for
 from extraction.signals import legs_extracted
-from extraction.storage import Names, defer_commit_flush, store_flat_page
+from extraction.storage import Names, store_flat_page
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from django.db import connection as db_connection
 from django.db.models import Model
 from django.utils import timezone
 
+from cdrweb.db import advisory_xact_lock
 from extraction.models import (
     CallLeg,
     Connection,
@@ -54,16 +55,6 @@ _SEGMENT_KEYS = ("segment_index", "segment_start", "segment_end", "segment_type"
 # pg_advisory_xact_lock(class, connection pk): page writes of one connection never interleave.
 _PAGE_LOCK_CLASS = 0x43445257  # "CDRW"
 
-
-
-def defer_commit_flush() -> None:
-    """Let this transaction commit without waiting for PostgreSQL's WAL flush (``SET LOCAL``: this
-    transaction only). A page is stored together with its cursor, so if the database server crashes
-    before the flush, both are lost together and the run fetches that page again: nothing is lost
-    or duplicated, and each page commit stops costing a disk sync. SQLite is left as configured."""
-    if db_connection.vendor == "postgresql":
-        with db_connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 @dataclass(frozen=True)
 class Names:
@@ -122,9 +113,7 @@ def _lock_page_writes(connection_pk: int) -> None:
     SQLite already allows one writer at a time; on PostgreSQL two runs of one connection (a
     scheduled and a manual one) could otherwise both insert the same new conversation.
     """
-    if db_connection.vendor == "postgresql":
-        with db_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PAGE_LOCK_CLASS, connection_pk])
+    advisory_xact_lock(_PAGE_LOCK_CLASS, connection_pk)
 
 
 def _existing_conversations(connection: Connection, external_ids: list[str]) -> dict[str, int]:

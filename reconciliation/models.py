@@ -10,7 +10,7 @@ from django.db import models
 from billing.models import Carrier
 from cdrweb.masking import PiiKind
 from extraction.models import CallLeg
-from reconciliation.reader import parse_record
+from reconciliation.reader import delimiter_from_name, parse_record
 
 
 class ColumnMapping(models.Model):
@@ -161,7 +161,7 @@ class CarrierCdr(models.Model):
         if not self.raw_line:
             return {}
         preview = self.upload.preview or {}
-        delimiter = {"tab": "\t"}.get(preview.get("delimiter", ","), preview.get("delimiter", ","))
+        delimiter = delimiter_from_name(preview.get("delimiter", ","))
         return parse_record(self.raw_line, preview.get("header", []), delimiter)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from extraction.models import CallLeg
-from reconciliation.reader import FileFormat, RowError
+from reconciliation.reader import FileFormat, RowError, delimiter_name
 
 OFFSET_STEP_SECONDS = 900  # zones differ by whole quarter hours
 OFFSET_RESIDUAL_SECONDS = 60
@@ -48,7 +48,7 @@ def build_preview(
         "compression": fmt.compression or "none",
         "encoding": fmt.encoding,
         "bom": fmt.bom,
-        "delimiter": {"\t": "tab"}.get(fmt.delimiter, fmt.delimiter),
+        "delimiter": delimiter_name(fmt.delimiter),
         "header": header,
         "sample_rows": rows_read,
         "rows_estimate": rows_estimate,

@@ -299,6 +299,16 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+def delimiter_name(delimiter: str) -> str:
+    """How the upload's preview records a delimiter (a tab is written ``tab``)."""
+    return "tab" if delimiter == "\t" else delimiter
+
+
+def delimiter_from_name(name: str) -> str:
+    """The delimiter a preview's ``delimiter_name`` stands for."""
+    return "\t" if name == "tab" else name
+
+
 def parse_list(text: str, delimiter: str) -> list[str]:
     """The fields of one record's text."""
     return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from billing.models import Rate
 from billing.rating import billable_seconds
+from cdrweb.db import defer_commit_flush
 from extraction.models import CallLeg
 from reconciliation import reconcile_sql as sql
 from reconciliation import store
@@ -523,11 +524,7 @@ _UPDATE_FIELDS = [
 def _save(run: ReconciliationRun, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     methods = summary["matched"]
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # The run's results commit with its status: a crash before the flush loses both and the
-            # run is simply run again, so the commit need not wait for the disk.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        defer_commit_flush()  # the results commit with the run's status: a lost commit means a re-run
         matched = sql.save_matches(run)
         # Upsert on (run, key) keeps each discrepancy's status, assignee and notes across re-runs;
         # those no longer found are deleted when untouched, else kept and marked superseded.

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
+from cdrweb.db import defer_commit_flush
 from reconciliation.models import CarrierCdr
 from reconciliation.normalise import to_decimal
 
@@ -52,12 +53,9 @@ def _copy(frame: pd.DataFrame, *, upload_id: int, carrier_id: int) -> int:
     # COPY's text format: rows joined in C (map/str.join) instead of formatted cell by cell.
     text = "\n".join(map("\t".join, zip(*(columns[c] for c in COLUMNS), strict=True))) + "\n"
     table = CarrierCdr._meta.db_table
-    with connection.cursor() as cursor:
-        # A chunk commits with its cursor; if the server crashed before flushing that commit, both
-        # are lost together and the import resumes at that chunk, so waiting for the flush buys nothing.
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            copy.write(text)
+    defer_commit_flush()  # a chunk commits with its counter: a lost commit resumes at that chunk
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        copy.write(text)
     return n
 
 

@@ -8,12 +8,11 @@ most of the page's time while the query took two milliseconds.
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from cdrweb import masking
-from cdrweb.explorer.markup import esc
+from cdrweb.explorer.markup import call_detail_prefix, esc
 from cdrweb.explorer.selectors import recon_label
 from cdrweb.masking import PiiKind
 from cdrweb.tables import MaskedColumn
@@ -109,7 +108,7 @@ class CallLegTable(tables.Table):
         """The current page's rows as HTML: the cells the columns above define, numbers masked by
         the request's masker (looked up once, not per cell). The data must carry ROW_FIELDS."""
         masker = masking.masker_for(self.request) if getattr(self, "request", None) else masking.MASKED
-        detail = esc(reverse("calls:detail", args=[0])[: -len("0/")])
+        detail = esc(call_detail_prefix())
         rows = []
         for n, bound in enumerate(self.page.object_list):
             leg = bound.record
@@ -132,7 +131,6 @@ class CallLegTable(tables.Table):
             )
             rows.append(SafeString(f'<tr class="{"even" if n % 2 == 0 else "odd"}">{"".join(cells)}</tr>'))
         return rows
-
 
 
 def _badge(css: str, label: str) -> SafeString:

@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('time_zone', models.CharField(max_length=64)),
                 ('built_at', models.DateTimeField()),
+                ('refreshed_at', models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
@@ -49,7 +50,7 @@ class Migration(migrations.Migration):
             name='HourlyLegRollup',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
+                ('day', models.DateField(help_text="local calendar day (TIME_ZONE) of the leg's start")),
                 ('hour', models.SmallIntegerField(help_text='0-23, local time')),
                 ('platform', models.CharField(max_length=20)),
                 ('direction', models.CharField(max_length=20)),

@@ -118,3 +118,20 @@ def test_a_rating_run_shows_at_once_on_a_cached_dashboard(client, viewer, rolled
     assert _cards(again)["Total cost"] == "0.18 USD"
     assert _cards(again)["Average cost per minute"] == "0.0300 USD"
     assert "0.0600" in again.content.decode()  # the top calls table shows the new cost per leg
+
+
+@pytest.mark.django_db
+def test_a_rollup_refresh_alone_invalidates_a_cached_view(client, viewer):
+    """Rating and extraction refresh the rollups when a run finishes, after the legs and progress
+    counters that data_version also reads have stopped changing: the refresh itself must count."""
+    week_dataset()
+    rollup.rebuild()
+    client.force_login(viewer)
+    first = client.get("/" + WEEK)
+    assert _cards(first)["Total cost"] == "7.75 USD"
+
+    leg = CallLeg.objects.get(cost_record__cost=Decimal("1.25"))
+    leg.cost_record.__class__.objects.filter(pk=leg.cost_record.pk).update(cost=Decimal("2.25"))
+    rollup.refresh_days({leg.started_at.date()})
+
+    assert _cards(client.get("/" + WEEK))["Total cost"] == "8.75 USD"

@@ -182,25 +182,3 @@ def test_job_pages_read_ahead_are_each_stored_once_in_order(connection, sandbox)
     records = generator.conversations_overlapping(SEED, start, end, CALLS_PER_DAY)
     assert run.conversations == len(records)
     assert _stored() == _expected(records)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_page_transaction_skips_only_its_own_commit_flush():
-    """The relaxed flush applies to the page's transaction only, never to the connection."""
-    from django.db import connection, transaction
-
-    from extraction.storage import defer_commit_flush
-
-    if connection.vendor != "postgresql":
-        pytest.skip("synchronous_commit is a PostgreSQL setting")
-
-    def current() -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            return cursor.fetchone()[0]
-
-    before = current()
-    with transaction.atomic():
-        defer_commit_flush()
-        assert current() == "off"
-    assert current() == before
