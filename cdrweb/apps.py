@@ -22,3 +22,10 @@ class CdrwebConfig(AppConfig):
         from cdrweb.admin import mask_registered_admins
 
         mask_registered_admins()
+        # cached permissions go stale on any change to groups, permissions or users
+        from cdrweb import access
+        from cdrweb.explorer import filters
+
+        access.connect_signals()
+        # the filter bar's connection and carrier lists are cached until one of them changes
+        filters.connect_signals()

@@ -1,7 +1,7 @@
 """Plotly figures for the dashboard and the call detail page: one function per chart.
 
-DataFrame in, figure out; the caller renders with :func:`to_html` (plotly.js is a static file,
-never a CDN). A frame may carry a ``url`` column: each point's ``customdata`` is that URL, and
+DataFrame in, figure out (the dashboard's as plain plotly specs, see ``_spec``); the caller renders
+with :func:`to_html` (plotly.js is a static file, never a CDN). A frame may carry a ``url`` column: each point's ``customdata`` is that URL, and
 ``static/js/dashboard.js`` opens it on click, so every bar or cell drills down to the calls behind it.
 Money stays Decimal up to here; plotly's JSON encoder turns it into a number for drawing only, and
 the hover text shows the exact figure.
@@ -10,9 +10,11 @@ the hover text shows the exact figure.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 NUMBER_TYPE_LABELS = {
@@ -45,13 +47,18 @@ def money(value: Decimal | None, currency: str = "") -> str:
     return f"{amount:,.2f} {currency}".strip()
 
 
-def to_html(fig: go.Figure, div_id: str) -> str:
+FigureSpec = dict[str, Any]  # a plotly figure as plain data: {"data": [traces], "layout": {...}}
+
+
+def to_html(fig: go.Figure | FigureSpec, div_id: str) -> str:
     """The figure as a ``<div>`` plus its inline script, without plotly.js itself."""
-    return fig.to_html(
+    return pio.to_html(
+        fig,
         full_html=False,
         include_plotlyjs=False,
         div_id=div_id,
         config={"displaylogo": False, "responsive": True},
+        validate=False,
     )
 
 
@@ -59,72 +66,85 @@ def _urls(df: pd.DataFrame) -> list[str] | None:
     return list(df["url"]) if "url" in df.columns else None
 
 
-def cost_per_day(df: pd.DataFrame, currency: str) -> go.Figure:
+def _trace(kind: str, df: pd.DataFrame, **props: Any) -> dict[str, Any]:
+    """One trace; each point's ``customdata`` is its drill-down URL when the frame has them."""
+    urls = _urls(df)
+    return {"type": kind, **props, **({"customdata": urls} if urls is not None else {})}
+
+
+def _spec(traces: list[dict[str, Any]], **layout: Any) -> FigureSpec:
+    """The dashboard's figures are plain plotly specs: building ``go.Figure`` objects validated
+    every attribute of every point and cost more than all of the dashboard's queries. The tests
+    load each spec into ``go.Figure``, which checks it against plotly's schema."""
+    return {"data": traces, "layout": {**_LAYOUT, **layout}}
+
+
+def _axis_title(text: str) -> dict[str, Any]:
+    return {"title": {"text": text}}
+
+
+def cost_per_day(df: pd.DataFrame, currency: str) -> FigureSpec:
     """Stacked bars: cost per day, one trace per carrier. Columns: day, carrier, cost[, url]."""
-    fig = go.Figure()
+    traces = []
     for carrier, part in df.groupby("carrier", sort=True, dropna=False):
         name = carrier if isinstance(carrier, str) and carrier else "(no carrier)"
-        fig.add_bar(
-            x=[d.isoformat() for d in part["day"]],
-            y=list(part["cost"]),
-            name=name,
-            marker_color=carrier_color(name),
-            customdata=_urls(part),
-            hovertext=[
-                f"{name} · {d.isoformat()}: {money(c, currency)}"
-                for d, c in zip(part["day"], part["cost"], strict=True)
-            ],
-            hoverinfo="text",
+        traces.append(
+            _trace(
+                "bar",
+                part,
+                x=[d.isoformat() for d in part["day"]],
+                y=list(part["cost"]),
+                name=name,
+                marker={"color": carrier_color(name)},
+                hovertext=[
+                    f"{name} · {d.isoformat()}: {money(c, currency)}"
+                    for d, c in zip(part["day"], part["cost"], strict=True)
+                ],
+                hoverinfo="text",
+            )
         )
-    fig.update_layout(barmode="stack", yaxis_title=currency, xaxis_type="date", **_LAYOUT)
-    return fig
+    return _spec(traces, barmode="stack", yaxis=_axis_title(currency), xaxis={"type": "date"})
 
 
-def _cost_bar(df: pd.DataFrame, currency: str, labels: list[str], *, horizontal: bool) -> go.Figure:
+def _cost_bar(df: pd.DataFrame, currency: str, labels: list[str], *, horizontal: bool) -> FigureSpec:
     hover = [
         f"{label}: {money(c, currency)} · {n} calls"
         for label, c, n in zip(labels, df["cost"], df["calls"], strict=True)
     ]
+    costs = list(df["cost"])
     if horizontal:
-        bar = go.Bar(
-            y=labels, x=list(df["cost"]), orientation="h", customdata=_urls(df), hovertext=hover, hoverinfo="text"
+        bar = _trace("bar", df, y=labels, x=costs, orientation="h", hovertext=hover, hoverinfo="text")
+        return _spec(
+            [bar],
+            margin={**_LAYOUT["margin"], "l": 160},
+            yaxis={"autorange": "reversed", "type": "category"},
+            xaxis=_axis_title(currency),
         )
-    else:
-        bar = go.Bar(x=labels, y=list(df["cost"]), customdata=_urls(df), hovertext=hover, hoverinfo="text")
-    fig = go.Figure(bar)
-    layout = dict(_LAYOUT)
-    if horizontal:
-        layout["margin"] = {**_LAYOUT["margin"], "l": 160}
-        fig.update_yaxes(autorange="reversed", type="category")
-        fig.update_xaxes(title=currency)
-    else:
-        fig.update_xaxes(type="category")
-        fig.update_yaxes(title=currency)
-    fig.update_layout(**layout)
-    return fig
+    bar = _trace("bar", df, x=labels, y=costs, hovertext=hover, hoverinfo="text")
+    return _spec([bar], xaxis={"type": "category"}, yaxis=_axis_title(currency))
 
 
-def cost_by_country(df: pd.DataFrame, currency: str) -> go.Figure:
+def cost_by_country(df: pd.DataFrame, currency: str) -> FigureSpec:
     """Bars: cost per destination country (ISO code). Columns: key, cost, calls[, url]."""
     return _cost_bar(df, currency, [k or "(unknown)" for k in df["key"]], horizontal=False)
 
 
-def cost_by_number_type(df: pd.DataFrame, currency: str) -> go.Figure:
+def cost_by_number_type(df: pd.DataFrame, currency: str) -> FigureSpec:
     """Bars: cost per number type (fixed, mobile, toll-free...). Columns: key, cost, calls[, url]."""
     return _cost_bar(df, currency, [NUMBER_TYPE_LABELS.get(k, k or "(unknown)") for k in df["key"]], horizontal=False)
 
 
-def cost_by_queue(df: pd.DataFrame, currency: str) -> go.Figure:
+def cost_by_queue(df: pd.DataFrame, currency: str) -> FigureSpec:
     """Horizontal bars: cost per queue. Columns: key, cost, calls[, url]."""
     return _cost_bar(df, currency, [k or "(no queue)" for k in df["key"]], horizontal=True)
 
 
-def cost_by_wrapup(df: pd.DataFrame, currency: str) -> go.Figure:
+def cost_by_wrapup(df: pd.DataFrame, currency: str) -> FigureSpec:
     """Horizontal bars: cost per wrap-up code. Columns: key, cost, calls[, url]."""
     return _cost_bar(df, currency, [k or "(no wrap-up)" for k in df["key"]], horizontal=True)
 
 
-def calls_heatmap(df: pd.DataFrame) -> go.Figure:
+def calls_heatmap(df: pd.DataFrame) -> FigureSpec:
     """Heatmap of calls by weekday (rows) and hour of day (columns). Columns: weekday, hour, calls[, url]."""
     z = [[0] * 24 for _ in range(7)]
     links: list[list[str | None]] = [[None] * 24 for _ in range(7)]
@@ -133,41 +153,40 @@ def calls_heatmap(df: pd.DataFrame) -> go.Figure:
         z[int(weekday) - 1][int(hour)] = int(calls)
         if urls:
             links[int(weekday) - 1][int(hour)] = urls[i]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=[f"{h:02d}" for h in range(24)],
-            y=WEEKDAY_NAMES,
-            customdata=links,
-            colorscale="Blues",
-            hovertemplate="%{y} %{x}:00 · %{z} calls<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(**_LAYOUT)
-    return fig
+    heatmap = {
+        "type": "heatmap",
+        "z": z,
+        "x": [f"{h:02d}" for h in range(24)],
+        "y": WEEKDAY_NAMES,
+        "customdata": links,
+        "colorscale": "Blues",
+        "hovertemplate": "%{y} %{x}:00 · %{z} calls<extra></extra>",
+    }
+    return _spec([heatmap], yaxis={"autorange": "reversed"})
 
 
-def overbilled_by_month(df: pd.DataFrame, currency: str) -> go.Figure:
+def overbilled_by_month(df: pd.DataFrame, currency: str) -> FigureSpec:
     """Grouped bars: overbilled amount per month, one trace per carrier. Columns: month, carrier, amount[, url]."""
-    fig = go.Figure()
+    traces = []
     for carrier, part in df.groupby("carrier", sort=True, dropna=False):
         name = carrier if isinstance(carrier, str) and carrier else "(no carrier)"
         months = [m.strftime("%Y-%m") for m in part["month"]]
-        fig.add_bar(
-            x=months,
-            y=list(part["amount"]),
-            name=name,
-            marker_color=carrier_color(name),
-            customdata=_urls(part),
-            hovertext=[
-                f"{name} · {m}: {money(a, currency)} overbilled" for m, a in zip(months, part["amount"], strict=True)
-            ],
-            hoverinfo="text",
+        traces.append(
+            _trace(
+                "bar",
+                part,
+                x=months,
+                y=list(part["amount"]),
+                name=name,
+                marker={"color": carrier_color(name)},
+                hovertext=[
+                    f"{name} · {m}: {money(a, currency)} overbilled"
+                    for m, a in zip(months, part["amount"], strict=True)
+                ],
+                hoverinfo="text",
+            )
         )
-    fig.update_layout(barmode="group", yaxis_title=currency, **_LAYOUT)
-    fig.update_xaxes(type="category")
-    return fig
+    return _spec(traces, barmode="group", yaxis=_axis_title(currency), xaxis={"type": "category"})
 
 
 def segment_timeline(df: pd.DataFrame) -> go.Figure:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from billing.models import Carrier
 from cdrweb import charts, masking, rollup
 from cdrweb import dashboard_selectors as sel
-from cdrweb.explorer.filters import NONE, CallLegFilter
+from cdrweb.explorer.filters import NONE, CallLegFilter, SelectChoices
 from cdrweb.explorer.markup import call_detail_prefix
 from cdrweb.explorer.periods import Period, Preset
 from extraction.models import CallLeg, Connection
@@ -330,7 +330,10 @@ def _next_steps(request: HttpRequest) -> list[dict[str, str | None]]:
 
 
 def render_home(request: HttpRequest) -> HttpResponse:
-    """The dashboard for users who may see it, the next steps when there is nothing yet."""
+    """The dashboard for users who may see it, the next steps when there is nothing yet.
+
+    A view already drawn for the same query string, day and data costs two cache reads, the
+    version query and one query for the top calls' numbers: no filter form is built."""
     if not request.user.has_perm("cdrweb.view_dashboard"):
         return render(request, "cdrweb/home.html", {"no_access": True})
     version = sel.data_version()
@@ -344,13 +347,50 @@ def render_home(request: HttpRequest) -> HttpResponse:
                 "has_connection": Connection.objects.exists(),
             },
         )
-    filterset = CallLegFilter(request.GET, queryset=CallLeg.objects.all(), dashboard=True)
-    context: dict[str, Any] = {"filterset": filterset, "form": filterset.form, "visible_filters": VISIBLE_FILTERS}
-    if not filterset.is_valid():
-        return render(request, "cdrweb/home.html", context, status=400)
-    context.update(cached_dashboard(filterset, currency=filterset.form.cleaned_data.get("currency"), version=version))
+    key = _cache_key(request.GET, version)
+    found = cache.get(key)
+    if found is None:
+        filterset = CallLegFilter(request.GET, queryset=CallLeg.objects.all(), dashboard=True)
+        if not filterset.is_valid():
+            context = {"form": filterset.form, "filter_bar": filter_bar(filterset)}
+            return render(request, "cdrweb/home.html", context, status=400)
+        found = cached_dashboard(filterset, key)
+    context = _hydrate(found)
     context["top_rows"] = top_call_rows(context["top_calls"], masking.masker_for(request))
     return render(request, "cdrweb/home.html", context)
+
+
+# The views people open first: the unfiltered dashboard of every period preset.
+WARM_QUERIES = ("", *(f"period={preset}" for preset in Preset.values if preset != Preset.CUSTOM))
+
+
+def warm_views() -> int:
+    """Draw each of WARM_QUERIES into the cache unless it is there for the current data; returns
+    how many were drawn. The worker runs this every minute (see cdrweb.schedules), so after new
+    calls, a rating run or a review change the first visitor finds the common views ready."""
+    version = sel.data_version()
+    if not sel.has_legs(version):
+        return 0
+    drawn = 0
+    for query in WARM_QUERIES:
+        data = QueryDict(query)
+        key = _cache_key(data, version)
+        if cache.get(key) is not None:
+            continue
+        filterset = CallLegFilter(data, queryset=CallLeg.objects.all(), dashboard=True)
+        if filterset.is_valid():
+            cached_dashboard(filterset, key)
+            drawn += 1
+    return drawn
+
+
+def filter_bar(filterset: CallLegFilter) -> SafeString:
+    """The filter form's HTML (call ``is_valid()`` first)."""
+    form = filterset.form
+    period = getattr(form, "resolved_period", None)
+    hidden = [field for field in form if field.name not in VISIBLE_FILTERS and field.value()]
+    context = {"form": form, "hidden": hidden, "previous": period.previous() if period is not None else None}
+    return SafeString(render_to_string("cdrweb/_dashboard_filters.html", context))
 
 
 @dataclass(frozen=True)
@@ -397,27 +437,24 @@ def top_call_rows(top: list[TopCall], pii: masking.Masker) -> list[SafeString]:
     return [SafeString(row.before + conditional_escape(pii.phone(row.number)) + row.after) for row in top]
 
 
-def _cache_key(filterset: CallLegFilter, currency: str | None, version: str) -> str:
-    data = filterset.form.cleaned_data
-    parts = [f"{name}={getattr(value, 'pk', value)}" for name, value in sorted(data.items()) if value not in (None, "")]
-    period = filterset.resolved_period
-    parts += [f"period={period.start}..{period.end}", f"currency={currency or ''}", f"tz={settings.TIME_ZONE}"]
-    parts.append(f"data={version}")
-    return "dashboard:v2:" + hashlib.sha256("&".join(parts).encode()).hexdigest()
+def _cache_key(query: QueryDict, version: str) -> str:
+    """The cache key of one view: its query string as sent, today's date where the presets
+    resolve it (the time zone too), the data version, and the connection and carrier lists that
+    the filter bar offers (cached themselves until one of those changes)."""
+    choices = SelectChoices()
+    lists = (choices.get("connection"), choices.get("carrier"))
+    parts = (sorted(query.lists()), str(timezone.localdate()), settings.TIME_ZONE, version, lists)
+    return "dashboard:v3:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def cached_dashboard(filterset: CallLegFilter, *, currency: str | None, version: str | None = None) -> dict[str, Any]:
-    """build_dashboard plus its aggregate blocks drawn as HTML, kept in the cache until the data
-    changes (``version``, from data_version) or for CACHE_SECONDS at most; the same filters then
-    cost one tiny query (the top calls' numbers) and no template work for the aggregates.
+def cached_dashboard(filterset: CallLegFilter, key: str) -> dict[str, Any]:
+    """build_dashboard plus the filter bar and the aggregate blocks drawn as HTML, kept in the
+    cache under ``key`` (see _cache_key) until the data changes or for CACHE_SECONDS at most.
+    Returns the entry as cached (see _dehydrate); ``filterset`` must be valid.
 
     When several people open the same cold view at once, one request computes it and the others
     wait for its result (up to BUILD_WAIT_SECONDS) instead of all scanning the legs in parallel.
     """
-    key = _cache_key(filterset, currency, version if version is not None else sel.data_version())
-    found = cache.get(key)
-    if found is not None:
-        return _hydrate(found)
     lock = key + ":building"
     if not cache.add(lock, 1, BUILD_WAIT_SECONDS):
         deadline = time.monotonic() + BUILD_WAIT_SECONDS
@@ -425,14 +462,16 @@ def cached_dashboard(filterset: CallLegFilter, *, currency: str | None, version:
             time.sleep(0.1)
             found = cache.get(key)
             if found is not None:
-                return _hydrate(found)
+                return found
     try:
-        found = build_dashboard(filterset, currency=currency)
+        found = build_dashboard(filterset, currency=filterset.form.cleaned_data.get("currency"))
         found["computed_at"] = timezone.now()
         detail = call_detail_prefix()
         found["top_calls"] = [_top_call(leg, detail) for leg in found["top_calls"]]
         found.update(_aggregate_blocks(found))
-        cache.set(key, _dehydrate(found), CACHE_SECONDS)
+        found["filter_bar"] = filter_bar(filterset)
+        found = _dehydrate(found)
+        cache.set(key, found, CACHE_SECONDS)
     finally:
         cache.delete(lock)
     return found

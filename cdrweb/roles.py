@@ -100,7 +100,9 @@ def role_of(user) -> str | None:
     """The user's role name (first matching group), or None."""
     if not user or not user.is_authenticated:
         return None
-    names = {g.name for g in user.groups.all()}
+    from cdrweb.access import facts_for
+
+    names = set(facts_for(user).groups)
     for role in ROLES:
         if role in names:
             return role

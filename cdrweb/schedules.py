@@ -13,6 +13,8 @@ SWEEPERS = {
     "forecast-sweeper": "cdrweb.forecast.tasks.resume_stalled_forecasts_task",
 }
 
+WARMER = "cdrweb.tasks.warm_dashboard_task"
+
 
 def setup_all(minutes: int = 5) -> int:
     """Create/update the extraction schedules and every app's sweeper; returns how many exist."""
@@ -26,7 +28,12 @@ def setup_all(minutes: int = 5) -> int:
             name=name,
             defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
         )
-    return count + len(SWEEPERS)
+    # the dashboard's common views are drawn for new data before anyone asks (cdrweb.dashboard)
+    Schedule.objects.update_or_create(
+        name="dashboard-warmer",
+        defaults={"func": WARMER, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+    )
+    return count + len(SWEEPERS) + 1
 
 
 def sweep_now() -> None:
@@ -35,9 +42,11 @@ def sweep_now() -> None:
     from django.utils.module_loading import import_string
 
     from cdrweb import rollup
+    from cdrweb.tasks import enqueue
     from extraction import services as extraction_services
 
     extraction_services.sweep_orphaned_runs()
     rollup.ensure_ready()
     for func in SWEEPERS.values():
         import_string(func)()
+    enqueue(WARMER)  # in the worker: a big dashboard takes seconds to draw, serve starts now

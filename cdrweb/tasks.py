@@ -47,3 +47,10 @@ def claim_lease(model: type[Model], pk: int, *, seconds: int, field: str = "leas
 
 def release_lease(model: type[Model], pk: int, *, field: str = "lease_until") -> None:
     model.objects.filter(pk=pk).update(**{field: None})
+
+
+def warm_dashboard_task() -> int:
+    """Scheduled every minute: draw the common dashboard views for the current data."""
+    from cdrweb.dashboard import warm_views
+
+    return warm_views()

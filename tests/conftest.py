@@ -13,6 +13,9 @@ pytest_plugins = ["tests.browser_fixtures"]
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path):
+    from django.core.cache import cache
+
+    cache.clear()  # per-process cache: dashboards, permissions, sessions start cold in each test
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CDRWEB_TASKS_INLINE = True
     settings.AXES_ENABLED = False

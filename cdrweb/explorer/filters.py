@@ -12,6 +12,7 @@ from typing import Any
 import django_filters
 import django_filters.fields
 from django import forms
+from django.core.cache import cache
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.forms.utils import flatatt
@@ -82,15 +83,22 @@ class PlainDateInput(forms.DateInput):
     render = PlainInput.render
 
 
+CHOICES_KEY = "filters:choices"
+CHOICES_SECONDS = 600
+
+
 class SelectChoices:
     """The connection and carrier choices of one filter form, read together with one query (UNION
-    ALL, each list ordered by name) the first time either select is drawn. Labels are the names,
-    which is what both models' ``__str__`` returns."""
+    ALL, each list ordered by name) the first time either select is drawn, and kept in the shared
+    cache until a connection or carrier is saved or deleted (see ``forget_choices``). Labels are
+    the names, which is what both models' ``__str__`` returns."""
 
     def __init__(self) -> None:
         self._lists: dict[str, list[tuple[int, str]]] | None = None
 
     def get(self, kind: str) -> list[tuple[int, str]]:
+        if self._lists is None:
+            self._lists = cache.get(CHOICES_KEY)
         if self._lists is None:
             # no ordering inside the parts: SQLite refuses ORDER BY in a compound statement's parts
             connections = Connection.objects.order_by().annotate(kind=Value("connection"))
@@ -100,7 +108,21 @@ class SelectChoices:
             self._lists = {"connection": [], "carrier": []}
             for row_kind, pk, name in rows.order_by("kind", "name"):
                 self._lists[row_kind].append((pk, name))
+            cache.set(CHOICES_KEY, self._lists, CHOICES_SECONDS)
         return self._lists[kind]
+
+
+def forget_choices(sender, **kwargs) -> None:
+    """Signal receiver: a connection or carrier changed, the cached choice lists are stale."""
+    cache.delete(CHOICES_KEY)
+
+
+def connect_signals() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    for model in (Connection, Carrier):
+        for signal in (post_save, post_delete):
+            signal.connect(forget_choices, sender=model, dispatch_uid=f"filters.choices.{model._meta.label}")
 
 
 class PlainQueryChoices(django_filters.fields.ModelChoiceIterator):

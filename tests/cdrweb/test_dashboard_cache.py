@@ -17,7 +17,6 @@ from billing import services as billing
 from billing.models import Rate
 from cdrweb import dashboard, rollup
 from cdrweb import dashboard_selectors as sel
-from cdrweb.explorer.filters import CallLegFilter
 from extraction.models import CallLeg
 from tests.billing.factories import CallLegFactory, RateCardFactory, RateFactory
 from tests.explorer.factories import week_dataset
@@ -39,9 +38,7 @@ def _cards(response) -> dict[str, str]:
 
 
 def _cached_entry(query: str) -> dict:
-    filterset = CallLegFilter(QueryDict(query.lstrip("?")), queryset=CallLeg.objects.all(), dashboard=True)
-    assert filterset.is_valid()
-    key = dashboard._cache_key(filterset, filterset.form.cleaned_data.get("currency"), sel.data_version())
+    key = dashboard._cache_key(QueryDict(query.lstrip("?")), sel.data_version())
     entry = cache.get(key)
     assert entry is not None, "the view was not cached under the key the dashboard computes"
     return entry
@@ -135,3 +132,38 @@ def test_a_rollup_refresh_alone_invalidates_a_cached_view(client, viewer):
     rollup.refresh_days({leg.started_at.date()})
 
     assert _cards(client.get("/" + WEEK))["Total cost"] == "8.75 USD"
+
+
+@pytest.mark.django_db
+def test_the_warmer_draws_every_preset_once_per_data_version(client, viewer, monkeypatch):
+    week_dataset()
+    assert dashboard.warm_views() == len(dashboard.WARM_QUERIES)
+    assert dashboard.warm_views() == 0  # all there for this data
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a warmed view was drawn again")
+
+    monkeypatch.setattr(dashboard, "build_dashboard", no_build)
+    client.force_login(viewer)
+    assert client.get("/").status_code == 200
+    assert client.get("/?period=last7").status_code == 200
+    monkeypatch.undo()
+
+    CallLegFactory(started_at=T0)  # new data: a new version, drawn again
+    assert dashboard.warm_views() == len(dashboard.WARM_QUERIES)
+
+
+@pytest.mark.django_db
+def test_the_warmer_does_nothing_without_calls():
+    assert dashboard.warm_views() == 0
+
+
+@pytest.mark.django_db
+def test_a_new_carrier_is_offered_in_the_filter_bar_at_once(client, viewer):
+    from tests.reconciliation.factories import CarrierFactory
+
+    week_dataset()
+    client.force_login(viewer)
+    assert "Carrier Z" not in client.get("/" + WEEK).content.decode()
+    CarrierFactory(name="Carrier Z")
+    assert "Carrier Z" in client.get("/" + WEEK).content.decode()

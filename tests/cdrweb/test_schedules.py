@@ -15,7 +15,9 @@ def test_setup_all_creates_every_sweeper_once():
     schedules.setup_all()
     schedules.setup_all()
     names = set(Schedule.objects.values_list("name", flat=True))
-    assert {"extraction-sweeper", "billing-sweeper", "reconciliation-sweeper", "forecast-sweeper"} <= names
+    assert {"extraction-sweeper", "billing-sweeper", "reconciliation-sweeper", "forecast-sweeper",
+            "dashboard-warmer"} <= names
+    assert Schedule.objects.get(name="dashboard-warmer").minutes == 1
     assert Schedule.objects.filter(name="reconciliation-sweeper").count() == 1
 
 
