@@ -1,8 +1,9 @@
 """Plotly figures for the dashboard and the call detail page: one function per chart.
 
 DataFrame in, figure out (the dashboard's as plain plotly specs, see ``_spec``); the caller renders
-with :func:`to_html` (plotly.js is a static file, never a CDN). A frame may carry a ``url`` column: each point's ``customdata`` is that URL, and
-``static/js/dashboard.js`` opens it on click, so every bar or cell drills down to the calls behind it.
+with :func:`to_html` (plotly.js is a static file, never a CDN). A frame may carry a ``url`` column:
+each point's ``customdata`` is that URL, and ``static/js/dashboard.js`` opens it on click, so every
+bar or cell drills down to the calls behind it.
 Money stays Decimal up to here; plotly's JSON encoder turns it into a number for drawing only, and
 the hover text shows the exact figure.
 """

@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString
 from billing.models import Carrier
 from cdrweb import charts, masking, rollup
 from cdrweb import dashboard_selectors as sel
+from cdrweb.db import without_jit
 from cdrweb.explorer.filters import NONE, CallLegFilter, SelectChoices
 from cdrweb.explorer.markup import call_detail_prefix
 from cdrweb.explorer.periods import Period, Preset
@@ -464,7 +465,8 @@ def cached_dashboard(filterset: CallLegFilter, key: str) -> dict[str, Any]:
             if found is not None:
                 return found
     try:
-        found = build_dashboard(filterset, currency=filterset.form.cleaned_data.get("currency"))
+        with without_jit():
+            found = build_dashboard(filterset, currency=filterset.form.cleaned_data.get("currency"))
         found["computed_at"] = timezone.now()
         detail = call_detail_prefix()
         found["top_calls"] = [_top_call(leg, detail) for leg in found["top_calls"]]

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection, transaction
 
-from cdrweb.db import advisory_xact_lock, defer_commit_flush
+from cdrweb.db import advisory_xact_lock, defer_commit_flush, without_jit
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL settings and locks")
 
@@ -34,3 +34,12 @@ def test_an_advisory_lock_is_held_until_the_transaction_ends():
         advisory_xact_lock(13)
         assert _scalar(held) == 2
     assert _scalar(held) == 0
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_jit_is_off_inside_the_block_only():
+    before = _scalar("SHOW jit")
+    with without_jit():
+        assert _scalar("SHOW jit") == "off"
+    assert _scalar("SHOW jit") == before
