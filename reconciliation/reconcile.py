@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from billing.models import Rate
@@ -74,28 +73,43 @@ EXACT_SCORE, LOCAL_SCORE = 1.0, 0.95
 def execute(run: ReconciliationRun) -> None:
     """Compute and store the run's matches, discrepancies and summary (one write transaction)."""
     carrier = run.carrier
+    tol_s, tol_money = carrier.duration_tolerance_seconds, Decimal(carrier.cost_tolerance)
     sql.drop_scratch()  # a run that died on this connection may have left its tables
+    sql.tune_session()
     try:
         _progress(run, 5, "loading carrier rows and platform legs")
         sql.rank_calls(run)
+        sql.window_legs(run)
+        credit_rows = read_cdrs(run_cdrs(run).filter(is_credit=True))
+        credits = _credits_by_key(credit_rows)
+        sql.credit_keys(credits)
         _progress(run, 25, "matching on SIP Call-ID")
-        sql.exact_pairs(run)
-        sql.add_matches(_match_rows(assign(contested_candidates())))
+        sql.exact_pairs(run, tol_s, tol_money)
+        sql.add_matches(_match_rows(assign(contested_candidates())), tol_s, tol_money)
         sql.free_rows(run)
         _progress(run, 50, "fuzzy matching on numbers, time and duration")
-        free_cdrs = read_cdrs(CarrierCdr.objects.filter(pk__in=RawSQL("SELECT id FROM rc_free_cdr", ())))
-        free_legs = read_legs(CallLeg.objects.filter(pk__in=RawSQL("SELECT id FROM rc_free_leg", ())))
+        # One read per table for every row Python looks at: the rows left over, the matched pairs
+        # that may be flagged (the fuzzy ones are among the rows left over) and the duplicates.
+        cdrs = read_cdrs(CarrierCdr.objects.filter(pk__in=sql.cdrs_to_read()))
+        legs = read_legs(CallLeg.objects.filter(pk__in=sql.legs_to_read()))
+        free_cdrs = _subset(cdrs, "id", sql.ids("rc_free_cdr"))
+        free_legs = _subset(legs, "leg_id", sql.ids("rc_free_leg"))
         fuzzy = assign(fuzzy_candidates(carrier, free_cdrs, free_legs, run))
-        sql.add_matches(_match_rows(fuzzy))
+        sql.add_matches(_match_rows(fuzzy), tol_s, tol_money)
         _progress(run, 75, "flagging discrepancies")
-        rows, summary = flag(run, free_cdrs, free_legs, fuzzy)
+        rows, summary = flag(run, free_cdrs, free_legs, fuzzy, credit_rows, credits, cdrs, legs)
         _progress(run, 90, "saving results")
         _save(run, rows, summary)
     finally:
         try:
             sql.drop_scratch()
+            sql.reset_session()
         except DatabaseError:  # the connection is unusable (an aborted transaction): the error above counts
             logger.warning("run %s: scratch tables not dropped", run.pk)
+
+
+def _subset(frame: pd.DataFrame, column: str, ids: list[int]) -> pd.DataFrame:
+    return frame[frame[column].isin(ids)].reset_index(drop=True)
 
 
 def _progress(run: ReconciliationRun, percent: int, label: str) -> None:
@@ -265,27 +279,28 @@ def _int_or_none(value: Any) -> int | None:
 
 def flag(
     run: ReconciliationRun, free_cdrs: pd.DataFrame, free_legs: pd.DataFrame, fuzzy: pd.DataFrame,
+    credit_rows: pd.DataFrame, credits: dict[str, Decimal], cdrs: pd.DataFrame, legs: pd.DataFrame,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Discrepancy rows (dicts of Discrepancy fields) and the run summary.
 
     ``free_cdrs``/``free_legs`` are the originals and eligible legs the exact join left over,
     ``fuzzy`` the pairs the fuzzy pass took from them; every match is in ``rc_match`` by now.
+    ``credit_rows`` are the run's credit lines, ``credits`` their charges by Call-ID (else record id).
+    ``cdrs``/``legs`` hold at least every row and leg of the pairs in ``rc_flag`` and every copy.
     """
     carrier = run.carrier
     tol_s = carrier.duration_tolerance_seconds
     tol_money = Decimal(carrier.cost_tolerance)
-    credit_rows = read_cdrs(run_cdrs(run).filter(is_credit=True))
-    credits = _credits_by_key(credit_rows)
     rates = _other_rates(carrier)
     out: list[dict[str, Any]] = []
 
     # Matched pairs: only those the SQL pre-filter found may be flagged.
-    sql.flag_candidates(run, tol_s, tol_money)
-    for r in _flag_pairs().itertuples(index=False):
+    sql.flag_candidates()
+    for r in _flag_pairs(cdrs, legs).itertuples(index=False):
         out.extend(_pair_flags(r, carrier, tol_s, tol_money, credits, rates))
 
     # Double billing: every copy after the first of one call.
-    for r in _copies().itertuples(index=False):
+    for r in _copies(cdrs).itertuples(index=False):
         leg_id = _int_or_none(r.leg_id)
         leg = None if leg_id is None else {"expected_billable": r.expected_billable, "duration_ms": r.duration_ms}
         charge = _dec(r.charge)
@@ -333,24 +348,24 @@ def flag(
     return out, summary
 
 
-def _flag_pairs() -> pd.DataFrame:
+def _flag_pairs(cdrs: pd.DataFrame, legs: pd.DataFrame) -> pd.DataFrame:
     """The pre-filtered matched pairs with both sides' columns (carrier row, then leg)."""
     pairs = pd.DataFrame(sql.flag_pairs(), columns=["cdr_id", "leg_id", "method"])
     if pairs.empty:
         return pairs
-    cdrs = read_cdrs(CarrierCdr.objects.filter(pk__in=RawSQL("SELECT cdr_id FROM rc_flag", ())))
-    legs = read_legs(CallLeg.objects.filter(pk__in=RawSQL("SELECT leg_id FROM rc_flag", ())))
+    cdrs = _subset(cdrs, "id", pairs["cdr_id"])
+    legs = _subset(legs, "leg_id", pairs["leg_id"])
     pairs = pairs.sort_values("cdr_id", ignore_index=True)
     return pairs.merge(cdrs, left_on="cdr_id", right_on="id").merge(legs, on="leg_id")
 
 
-def _copies() -> pd.DataFrame:
+def _copies(cdrs: pd.DataFrame) -> pd.DataFrame:
     """Duplicate carrier rows with their original, its leg and method, and that leg's figures."""
     links = pd.DataFrame(sql.duplicate_links(),
                          columns=["id", "original_id", "leg_id", "method", "expected_billable", "duration_ms"])
     if links.empty:
         return links
-    copies = read_cdrs(CarrierCdr.objects.filter(pk__in=RawSQL("SELECT id FROM rc_call WHERE dup_rank > 1", ())))
+    copies = _subset(cdrs, "id", links["id"])
     return copies.merge(links, on="id").sort_values("id", ignore_index=True)
 
 
@@ -487,15 +502,13 @@ def _summary(run, credit_rows, unbilled, rows, offset) -> dict[str, Any]:
         by_type[row["type"]]["count"] += 1
         by_type[row["type"]]["amount"] += row["amount_at_stake"] or Decimal(0)
     counted = sql.counts()
-    billed = sql.money_total(run_cdrs(run).filter(is_credit=False), "charge")
+    billed = sql.billed_total(run_cdrs(run).filter(is_credit=False))
     credits = sum((_dec(v) for v in credit_rows["charge"] if v is not None), Decimal(0))
     # Matched legs and unbilled legs never overlap (each leg is matched at most once).
     expected = counted["matched_expected"] + sum(
         (_dec(v) for v, s in zip(unbilled["expected_cost"], unbilled["cost_status"], strict=True)
          if v is not None and s == "rated"), Decimal(0))
-    platform_legs = CallLeg.objects.filter(
-        started_at__gte=run.period_start, started_at__lt=run.period_end, cost_record__carrier=run.carrier
-    ).count()
+    platform_legs = sql.platform_legs(run)
     return {
         "carrier_rows": counted["carrier_rows"],
         "credit_rows": int(len(credit_rows)),
