@@ -36,13 +36,14 @@ from extraction.models import (
     RunState,
     WrapupCode,
 )
-from extraction.platforms import JobGone, Limits, Page, PlatformAdapter, PlatformError, adapter_for
+from extraction.platforms import FlatPage, JobGone, Limits, Page, PlatformAdapter, PlatformError, adapter_for
 from extraction.signals import legs_extracted
 from extraction.storage import Names, store_flat_page
 
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 300  # below django-q2's timeout (300) + retry (360): see cdrweb/settings.py
+LEASE_RENEW_SECONDS = 10  # renew at most this often when pages are stored (each page renews it)
 QUERY_MAX_DAYS = 7  # genesys-cloud.md §5 [3P]: the sync query allows at most 7 days
 ACTIVE_CHUNK_STATES = (ChunkState.SUBMITTED, ChunkState.FETCHING)
 ProgressCallback = Callable[[ExtractionRun], None]
@@ -251,9 +252,10 @@ class _Worker:
         self.job_timeout = float(_option(self.connection, "job_timeout_seconds", 1800))
         self.max_attempts = int(_option(self.connection, "max_job_attempts", 4))
         # Read-ahead of job pages: chunk pk -> ((job id, cursor), the fetch in flight).
-        self._ahead: dict[int, tuple[tuple[str, str | None], Future[Page]]] = {}
+        self._ahead: dict[int, tuple[tuple[str, str | None], Future[tuple[Page, FlatPage]]]] = {}
         self._ahead_pool: ThreadPoolExecutor | None = None
         self._ahead_adapter: Any = None
+        self._lease_renewed = float("-inf")  # time.monotonic() of the last lease renewal
 
     def work(self, max_seconds: float | None) -> Step:
         try:
@@ -279,11 +281,13 @@ class _Worker:
                     return Step.FINISHED
                 self._submit_jobs(chunks)
                 did_work = False
-                for chunk in chunks:
+                for position, chunk in enumerate(chunks, start=1):
                     did_work = self._step(chunk) or did_work
-                    if self._cancel_requested():
+                    # The loop's head asks after the last chunk: one query per page, not two.
+                    if position < len(chunks) and self._cancel_requested():
                         break
-                self._renew_lease()
+                if time.monotonic() - self._lease_renewed > LEASE_RENEW_SECONDS:
+                    self._renew_lease()  # a stored page renews it in its own transaction
                 if max_seconds is not None and time.monotonic() - started > max_seconds:
                     return Step.MORE
                 if not did_work:
@@ -374,30 +378,32 @@ class _Worker:
             return False
         if chunk.state == ChunkState.FETCHING:
             try:
-                page = self._job_page(chunk)
+                page, flat = self._job_page(chunk)
             except JobGone as exc:
                 self._resubmit(chunk, str(exc))
                 return True
             done = page.next_cursor is None
             if not done:
                 self._read_ahead(chunk, page.next_cursor)
-            self._store(chunk, page.records, done=done, cursor=page.next_cursor or "")
+            self._store(chunk, page.records, done=done, cursor=page.next_cursor or "", flat=flat)
             if done:
                 self.adapter.delete_job(chunk.job_id)  # results are stored: tidy up (issue 3)
             return True
         return False
 
-    def _job_page(self, chunk: ExtractionChunk) -> Page:
-        """The chunk's next page: the one read ahead if it is for this job and cursor, else fetched now."""
+    def _job_page(self, chunk: ExtractionChunk) -> tuple[Page, FlatPage | None]:
+        """The chunk's next page: the one read ahead (already flattened) if it is for this job and
+        cursor, else fetched now (flattened by ``_store``)."""
         assert self.adapter is not None
         key = (chunk.job_id, chunk.cursor or None)
         ahead = self._ahead.pop(chunk.pk, None)
         if ahead is not None and ahead[0] == key:
             return ahead[1].result()  # re-raises what the fetch raised (JobGone, PlatformError)
-        return self.adapter.fetch_job_page(*key)
+        return self.adapter.fetch_job_page(*key), None
 
     def _read_ahead(self, chunk: ExtractionChunk, cursor: str | None) -> None:
-        """Fetch the chunk's following page in the background while this one is stored (issue 3).
+        """Fetch and flatten the chunk's following page in the background while this one is stored
+        (issue 3): the thread works while the main one waits on the database.
 
         Only for adapters that can ``fork()`` (a copy with its own HTTP session and no database
         access). A page read ahead is only stored after the page before it has committed, so a
@@ -409,7 +415,7 @@ class _Worker:
         if self._ahead_pool is None:
             self._ahead_adapter = fork()
             self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extraction-read-ahead")
-        future = self._ahead_pool.submit(self._ahead_adapter.fetch_job_page, chunk.job_id, cursor)
+        future = self._ahead_pool.submit(_fetch_and_flatten, self._ahead_adapter, chunk.job_id, cursor)
         self._ahead[chunk.pk] = ((chunk.job_id, cursor), future)
 
     def _resubmit(self, chunk: ExtractionChunk, reason: str) -> None:
@@ -423,10 +429,12 @@ class _Worker:
         chunk.save(update_fields=["error", "job_id", "cursor", "state", "updated_at"])
 
     def _store(self, chunk: ExtractionChunk, records: list[dict[str, Any]], *, done: bool,
-               cursor: str = "", next_page_number: int = 0) -> None:
-        """Flatten and store one page, with the chunk's cursor and counters, in one transaction."""
+               cursor: str = "", next_page_number: int = 0, flat: FlatPage | None = None) -> None:
+        """Flatten (unless ``flat`` is given) and store one page, with the chunk's cursor and counters,
+        in one transaction."""
         assert self.adapter is not None and self.names is not None
-        flat = self.adapter.flatten(records)
+        if flat is None:
+            flat = self.adapter.flatten(records)
         with transaction.atomic():
             defer_commit_flush()
             counts = store_flat_page(connection=self.connection, page=flat, names=self.names)
@@ -451,7 +459,15 @@ class _Worker:
                 call_legs=F("call_legs") + counts.call_legs,
                 lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS),
             )
-        chunk.refresh_from_db()
+        self._lease_renewed = time.monotonic()
+        # The row now holds what we wrote (the lease keeps other workers off this run's chunks):
+        # mirror it instead of reading it back.
+        chunk.pages_fetched += 1
+        chunk.conversations += counts.conversations
+        chunk.call_legs += counts.call_legs
+        chunk.state, chunk.updated_at = updates["state"], updates["updated_at"]
+        chunk.cursor = updates.get("cursor", chunk.cursor)
+        chunk.next_page_number = updates.get("next_page_number", chunk.next_page_number)
         logger.info("run %s chunk %s page %s: %s conversations, %s legs", self.run.pk, chunk.index,
                     chunk.pages_fetched, counts.conversations, counts.call_legs)
         if flat.problems or flat.skipped:
@@ -518,11 +534,18 @@ class _Worker:
     def _renew_lease(self) -> None:
         ExtractionRun.objects.filter(pk=self.run.pk).update(
             lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+        self._lease_renewed = time.monotonic()
 
     def _report(self) -> None:
         if self.progress is not None:
             self.run.refresh_from_db()
             self.progress(self.run)
+
+
+def _fetch_and_flatten(adapter: Any, job_id: str, cursor: str | None) -> tuple[Page, FlatPage]:
+    """The read-ahead thread's unit: one job page and its rows (no database access)."""
+    page = adapter.fetch_job_page(job_id, cursor)
+    return page, adapter.flatten(page.records)
 
 
 def _merge_problems(existing: str, problems: list[str], limit: int = 4000) -> str:

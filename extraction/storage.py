@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -90,9 +91,12 @@ def store_flat_page(*, connection: Connection, page: FlatPage, names: Names) -> 
     conversations = list({c["conversation_id"]: c for c in page.conversations}.values())
     existing = _existing_conversations(connection, [c["conversation_id"] for c in conversations])
     fresh = [c for c in conversations if c["conversation_id"] not in existing]
+    participant_count = sum(len(c["participants"]) for c in conversations)
+    session_count = sum(len(p["sessions"]) for c in conversations for p in c["participants"])
+    conversation_pks, participant_pks, session_pks = _reserve_many(
+        [(Conversation, len(fresh)), (Participant, participant_count), (Session, session_count)])
     pk_by_id = dict(existing)
-    pk_by_id.update(zip((c["conversation_id"] for c in fresh), _reserve_ids(Conversation, len(fresh)),
-                        strict=True))
+    pk_by_id.update(zip((c["conversation_id"] for c in fresh), conversation_pks, strict=True))
     _insert(Conversation, ["id", "connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"],
             [(pk_by_id[c["conversation_id"]], connection.pk, c["conversation_id"],
               *(c[f] for f in CONVERSATION_FIELDS), {}, now) for c in fresh])
@@ -102,7 +106,7 @@ def store_flat_page(*, connection: Connection, page: FlatPage, names: Names) -> 
                       [(pk_by_id[c["conversation_id"]], *(c[f] for f in CONVERSATION_FIELDS), now)
                        for c in conversations if c["conversation_id"] in existing])
         _delete_children(stored_before)
-    _insert_children(conversations, pk_by_id)
+    _insert_children(conversations, pk_by_id, participant_pks, session_pks)
     legs = _upsert_legs(connection, page.legs, pk_by_id, names, stored_before=stored_before)
     return StoredCounts(conversations=len(page.conversations), call_legs=legs)
 
@@ -125,6 +129,30 @@ def _existing_conversations(connection: Connection, external_ids: list[str]) -> 
 _SEQUENCES: dict[str, str] = {}
 
 
+def _reserve_many(wanted: list[tuple[type[Model], int]]) -> list[list[int]]:
+    """``_reserve_ids`` for several models; on PostgreSQL in one round trip (one array per model)."""
+    if db_connection.vendor != "postgresql":
+        return [_reserve_ids(model, count) for model, count in wanted]
+    asked = [(model, count) for model, count in wanted if count]
+    if not asked:
+        return [[] for _ in wanted]
+    with db_connection.cursor() as cursor:
+        columns = ", ".join("ARRAY(SELECT nextval(%s::regclass) FROM generate_series(1, %s))" for _ in asked)
+        params: list[Any] = []
+        for model, count in asked:
+            params += [_sequence(cursor, model._meta.db_table), count]
+        cursor.execute(f"SELECT {columns}", params)
+        arrays = iter(cursor.fetchone())
+    return [sorted(next(arrays)) if count else [] for _model, count in wanted]
+
+
+def _sequence(cursor: Any, table: str) -> str:
+    if table not in _SEQUENCES:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        _SEQUENCES[table] = cursor.fetchone()[0]
+    return _SEQUENCES[table]
+
+
 def _reserve_ids(model: type[Model], count: int) -> list[int]:
     """``count`` new primary keys for ``model``, ascending, that no other writer will use."""
     if count == 0:
@@ -132,10 +160,8 @@ def _reserve_ids(model: type[Model], count: int) -> list[int]:
     table = model._meta.db_table
     with db_connection.cursor() as cursor:
         if db_connection.vendor == "postgresql":
-            if table not in _SEQUENCES:
-                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-                _SEQUENCES[table] = cursor.fetchone()[0]
-            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_SEQUENCES[table], count])
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                           [_sequence(cursor, table), count])
             return sorted(row[0] for row in cursor.fetchall())
         # SQLite: the caller's transaction holds the write lock (BEGIN IMMEDIATE, or a write lock
         # upgrade that fails if another writer committed since), so nobody takes these ids meanwhile.
@@ -156,14 +182,15 @@ def _delete_children(conversation_pks: list[int]) -> None:
                            conversation_pks)
 
 
-def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, int]) -> None:
+def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, int], participant_pks: list[int],
+                     session_pks: list[int]) -> None:
     """Insert participants, sessions, segments and metrics with COPY (PostgreSQL) or executemany.
 
-    Participant and session keys are reserved first, so their children point at them without a
-    read-back. Ids ascend in record order, which the call explorer relies on (``order_by("pk")``).
+    Participant and session keys are reserved first (one per participant and per session, in
+    record order), so their children point at them without a read-back. Ids ascend in record
+    order, which the call explorer relies on (``order_by("pk")``).
     """
     participants = [(pk_by_id[c["conversation_id"]], p) for c in conversations for p in c["participants"]]
-    participant_pks = _reserve_ids(Participant, len(participants))
     participant_values = itemgetter(*_PARTICIPANT_KEYS)
     _insert(Participant, ["id", "conversation_id", *_PARTICIPANT_KEYS],
             [(pk, conversation_pk, *participant_values(p))
@@ -172,7 +199,6 @@ def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, in
     sessions = [(conversation_pk, owner, s)
                 for owner, (conversation_pk, p) in zip(participant_pks, participants, strict=True)
                 for s in p["sessions"]]
-    session_pks = _reserve_ids(Session, len(sessions))
     session_values = itemgetter(*_SESSION_KEYS)
     _insert(Session, ["id", "conversation_id", "participant_id", *_SESSION_KEYS],
             [(pk, conversation_pk, owner, *session_values(s))
@@ -193,6 +219,7 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+@lru_cache(maxsize=8192)  # a page repeats most instants (segment ends, next starts, metric emits)
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # Django's SQLite backend stores naive UTC text (DatabaseOperations.adapt_datetimefield_value);
     # isoformat(" ") of a UTC value is that text plus "+00:00".
@@ -221,16 +248,14 @@ def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], 
 
 def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list[tuple] | list[list]:
     """Rows with JSON (and, on SQLite, datetime) values converted; the others are left as they are."""
-    convert = [(i, c) for i, c in enumerate(_converters(model, columns)) if c is not None]
-    if not convert:
+    converters = _converters(model, columns)
+    if not any(converters):
         return rows
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, c in convert:
-            values[i] = c(values[i])
-        out.append(values)
-    return out
+    # One tuple per row from a column-wise map: no per-value Python loop for the plain columns.
+    by_column = zip(*rows, strict=True)
+    columns_out = [map(c, values) if c is not None else values
+                   for c, values in zip(converters, by_column, strict=True)]
+    return list(zip(*columns_out, strict=True))
 
 
 def _insert(model: type[Model], columns: list[str], rows: list[tuple], *, into: str = "") -> None:
@@ -296,10 +321,9 @@ def _stage(model: type[Model], columns: list[str], rows: list[tuple]) -> str:
     """
     table = model._meta.db_table
     stage = f"stage_{table}"
-    with db_connection.cursor() as cursor:
+    with db_connection.cursor() as cursor:  # two statements, one round trip
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
-                       f"AS SELECT * FROM {table} WITH NO DATA")
-        cursor.execute(f"DELETE FROM {stage}")
+                       f"AS SELECT * FROM {table} WITH NO DATA; DELETE FROM {stage}")
     _insert(model, columns, rows, into=stage)
     return stage
 

@@ -45,7 +45,11 @@ CALL = "41c1"
 
 
 def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` (milliseconds truncated), the form the API uses."""
+    if value.year < 1000:  # strftime("%Y") does not pad these; isoformat does
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is several times faster than strftime; the sandbox formats ~30 instants per call.
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def make_id(day: date, kind: str, seed: int, index: int, k: int = 0) -> str:
