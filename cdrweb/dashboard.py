@@ -358,7 +358,8 @@ def render_home(request: HttpRequest) -> HttpResponse:
             return render(request, "cdrweb/home.html", context, status=400)
         found = cached_dashboard(filterset, key)
     context = _hydrate(found)
-    context["top_rows"] = top_call_rows(context["top_calls"], masking.masker_for(request))
+    rows = top_call_rows(context["top_calls"], masking.masker_for(request))
+    context["body"] = SafeString(found["body_head"] + top_calls_table(rows, context["currency"]) + found["body_tail"])
     return render(request, "cdrweb/home.html", context)
 
 
@@ -439,6 +440,20 @@ def top_call_rows(top: list[TopCall], pii: masking.Masker) -> list[SafeString]:
     return [SafeString(row.before + conditional_escape(pii.phone(row.number)) + row.after) for row in top]
 
 
+_TOP_CALLS_HEAD = (
+    '<section class="card">\n<h2>Top {} costliest calls</h2>\n<table>\n  <thead><tr><th>Started</th>'
+    '<th>Direction</th><th>Number</th><th>Destination</th><th>Carrier</th><th class="num">Billed s</th>'
+    '<th class="num">Cost ({})</th><th class="num">Overbilled</th></tr></thead>\n  <tbody>\n'
+)
+_NO_TOP_CALLS = '<tr><td colspan="8" class="empty">No rated calls in this period.</td></tr>'
+
+
+def top_calls_table(rows: list[SafeString], currency: str) -> SafeString:
+    """The top calls section around its masked rows (per request, so drawn in Python)."""
+    head = format_html(_TOP_CALLS_HEAD, len(rows), currency)
+    return SafeString(head + ("\n".join(rows) or _NO_TOP_CALLS) + "\n  </tbody>\n</table>\n</section>")
+
+
 def _cache_key(query: QueryDict, version: str) -> str:
     """The cache key of one view: its query string as sent, today's date where the presets
     resolve it (the time zone too), the data version, and the connection and carrier lists that
@@ -446,7 +461,7 @@ def _cache_key(query: QueryDict, version: str) -> str:
     choices = SelectChoices()
     lists = (choices.get("connection"), choices.get("carrier"))
     parts = (sorted(query.lists()), str(timezone.localdate()), settings.TIME_ZONE, version, lists)
-    return "dashboard:v3:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+    return "dashboard:v4:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def cached_dashboard(filterset: CallLegFilter, key: str) -> dict[str, Any]:
@@ -471,8 +486,7 @@ def cached_dashboard(filterset: CallLegFilter, key: str) -> dict[str, Any]:
         found["computed_at"] = timezone.now()
         detail = call_detail_prefix()
         found["top_calls"] = [_top_call(leg, detail) for leg in found["top_calls"]]
-        found.update(_aggregate_blocks(found))
-        found["filter_bar"] = filter_bar(filterset)
+        found["body_head"], found["body_tail"] = _body(found, filterset)
         found = _dehydrate(found)
         cache.set(key, found, CACHE_SECONDS)
     finally:
@@ -480,13 +494,24 @@ def cached_dashboard(filterset: CallLegFilter, key: str) -> dict[str, Any]:
     return found
 
 
-def _aggregate_blocks(context: dict[str, Any]) -> dict[str, SafeString]:
-    """The KPI cards, the carrier table and the charts as HTML: aggregates and links only, the
-    same for every user, so they are drawn once per cache entry instead of on every request."""
-    return {
-        f"{name}_html": render_to_string(f"cdrweb/_dashboard_{name}.html", context)
-        for name in ("kpis", "carriers", "charts")
-    }
+TOP_CALLS_MARKER = "<!-- cdrweb:top-calls -->"
+
+
+def _body(context: dict[str, Any], filterset: CallLegFilter) -> tuple[str, str]:
+    """The page's content for this view (filter bar, KPI cards, carriers, charts) drawn once per
+    cache entry, split where the top calls table goes: it holds aggregates and links only, the
+    same for every user, so a request only adds the table with its numbers masked."""
+    html = render_to_string(
+        "cdrweb/_dashboard_body.html",
+        {
+            **context,
+            "filter_bar": filter_bar(filterset),
+            "query": filterset.data.urlencode(),
+            "top_calls_marker": SafeString(TOP_CALLS_MARKER),
+        },
+    )
+    head, tail = html.split(TOP_CALLS_MARKER)
+    return head, tail
 
 
 def _dehydrate(context: dict[str, Any]) -> dict[str, Any]:

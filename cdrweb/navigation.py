@@ -6,8 +6,9 @@ Apps add their pages here; an entry whose URL does not resolve (yet) is skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,24 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
+@lru_cache(maxsize=64)
+def _url(url_name: str, script_prefix: str) -> str | None:
+    """The entry's URL (None when it does not resolve); URL patterns are fixed once loaded."""
+    try:
+        return reverse(url_name)
+    except NoReverseMatch:
+        return None
+
+
 def links_for(request) -> list[dict]:
     user = request.user
+    prefix = get_script_prefix()
     out = []
     for item in NAV:
         if item.any_of and not any(user.has_perm(p) for p in item.any_of):
             continue
-        try:
-            url = reverse(item.url_name)
-        except NoReverseMatch:
+        url = _url(item.url_name, prefix)
+        if url is None:
             continue
         active = request.path == url if url == "/" else request.path.startswith(url)
         out.append({"label": item.label, "url": url, "active": active})
