@@ -113,13 +113,16 @@ elif TESTING:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     # The web workers and the task worker are separate processes: a file cache under var/ lets
-    # them share what the dashboard built (aggregates and leg ids only, never personal data), so
-    # a view is built once per data change instead of once per worker.
+    # them share what the dashboard built (aggregates and leg ids, never names, numbers or
+    # emails), sessions and permission sets, so a view is built once per data change instead of
+    # once per worker.
     # The key prefix names the database, so two databases served from one checkout (the demo and
-    # a benchmark, say) never read each other's entries.
+    # a benchmark, say) never read each other's entries. Past MAX_ENTRIES Django drops a third of
+    # the entries at random (sessions fall back to the database, the rest is recomputed).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": env("CACHE_DIR", default="") or str(VAR_DIR / "cache"),
-                          "KEY_PREFIX": "{HOST}:{PORT}:{NAME}".format(**DATABASES["default"])}}
+                          "KEY_PREFIX": "{HOST}:{PORT}:{NAME}".format(**DATABASES["default"]),
+                          "OPTIONS": {"MAX_ENTRIES": 10_000}}}
 
 # timeout (seconds a task may run) stays below retry (seconds before an unacknowledged task is
 # handed to another worker), otherwise a slow task would run twice at once (django-q2 docs).
