@@ -454,13 +454,23 @@ def top_calls_table(rows: list[SafeString], currency: str) -> SafeString:
     return SafeString(head + ("\n".join(rows) or _NO_TOP_CALLS) + "\n  </tbody>\n</table>\n</section>")
 
 
+def _known(query: QueryDict) -> list[tuple[str, list[str]]]:
+    """The query's filter parameters (those CallLegFilter reads), sorted."""
+    return sorted((name, values) for name, values in query.lists() if name in CallLegFilter.base_filters)
+
+
+def _known_query(query: QueryDict) -> str:
+    return urlencode([(name, value) for name, values in _known(query) for value in values])
+
+
 def _cache_key(query: QueryDict, version: str) -> str:
-    """The cache key of one view: its query string as sent, today's date where the presets
+    """The cache key of one view: its filter parameters as sent, today's date where the presets
     resolve it (the time zone too), the data version, and the connection and carrier lists that
     the filter bar offers (cached themselves until one of those changes)."""
     choices = SelectChoices()
     lists = (choices.get("connection"), choices.get("carrier"))
-    parts = (sorted(query.lists()), str(timezone.localdate()), settings.TIME_ZONE, version, lists)
+    # parameters the filters ignore do not make a new view (nor a new build)
+    parts = (_known(query), str(timezone.localdate()), settings.TIME_ZONE, version, lists)
     return "dashboard:v4:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
@@ -506,7 +516,7 @@ def _body(context: dict[str, Any], filterset: CallLegFilter) -> tuple[str, str]:
         {
             **context,
             "filter_bar": filter_bar(filterset),
-            "query": filterset.data.urlencode(),
+            "query": _known_query(filterset.data),
             "top_calls_marker": SafeString(TOP_CALLS_MARKER),
         },
     )

@@ -167,3 +167,18 @@ def test_a_new_carrier_is_offered_in_the_filter_bar_at_once(client, viewer):
     assert "Carrier Z" not in client.get("/" + WEEK).content.decode()
     CarrierFactory(name="Carrier Z")
     assert "Carrier Z" in client.get("/" + WEEK).content.decode()
+
+
+@pytest.mark.django_db
+def test_parameters_the_filters_ignore_share_the_cached_view(client, viewer, monkeypatch):
+    week_dataset()
+    client.force_login(viewer)
+    first = client.get("/" + WEEK)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("drawn again for a parameter no filter reads")
+
+    monkeypatch.setattr(dashboard, "build_dashboard", no_build)
+    again = client.get("/" + WEEK + "&utm_source=mail&x=1")
+    assert again.status_code == 200
+    assert again.context["computed_at"] == first.context["computed_at"]

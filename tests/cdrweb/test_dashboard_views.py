@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -165,7 +166,10 @@ def test_another_currency_can_be_chosen(client, viewer, data):
     client.force_login(viewer)
     response = client.get("/" + WEEK)
     assert response.context["other_currencies"] == ["EUR"]
-    eur = client.get("/" + WEEK + "&currency=EUR")
+    # the page's own link keeps the filters (and only filters) and adds the currency
+    link = re.search(r'href="(\?[^"]*currency=EUR)"', response.content.decode()).group(1).replace("&amp;", "&")
+    assert "start=2026-11-02" in link and "end=2026-11-08" in link
+    eur = client.get("/" + link)
     cards = {k.label: k for k in eur.context["kpis"]}
     assert cards["Total cost"].value == "5.00 EUR"
 
