@@ -5,9 +5,11 @@ name; Django's ModelBackend answers them with two queries per request (user perm
 permissions) plus one for the groups. ``CachedModelBackend`` answers from one cache read instead.
 
 Freshness: the entries carry a stamp; any change to a group, a permission, a user or their
-memberships (saved through the ORM, as the admin and ``manage.py`` do) replaces the stamp, so every
-process sees the change on its next request. Entries also expire after ``SECONDS``, which bounds
-how long a change made past the ORM (raw SQL) can go unseen.
+memberships (saved through the ORM's models and relation managers, as the admin and ``manage.py``
+do) replaces the stamp, so every process sees the change on its next request. Entries also expire
+after ``SECONDS``, which bounds how long a change made past those can go unseen: raw SQL,
+``QuerySet.update()``, or rows written straight into the membership tables (Django sends no
+signals for them). Call ``invalidate()`` after such a change.
 """
 
 from __future__ import annotations
