@@ -130,9 +130,10 @@ _SEQUENCES: dict[str, str] = {}
 
 
 def _reserve_many(wanted: list[tuple[type[Model], int]]) -> list[list[int]]:
-    """``_reserve_ids`` for several models; on PostgreSQL in one round trip (one array per model)."""
+    """For each (model, count): ``count`` new primary keys, ascending, that no other writer will
+    use. On PostgreSQL from the sequences in one round trip (one array per model)."""
     if db_connection.vendor != "postgresql":
-        return [_reserve_ids(model, count) for model, count in wanted]
+        return [_reserve_sqlite_ids(model, count) for model, count in wanted]
     asked = [(model, count) for model, count in wanted if count]
     if not asked:
         return [[] for _ in wanted]
@@ -153,19 +154,14 @@ def _sequence(cursor: Any, table: str) -> str:
     return _SEQUENCES[table]
 
 
-def _reserve_ids(model: type[Model], count: int) -> list[int]:
-    """``count`` new primary keys for ``model``, ascending, that no other writer will use."""
+def _reserve_sqlite_ids(model: type[Model], count: int) -> list[int]:
+    """SQLite: the caller's transaction holds the write lock (BEGIN IMMEDIATE, or a write lock
+    upgrade that fails if another writer committed since), so nobody takes these ids meanwhile.
+    AUTOINCREMENT never reuses an id, so start above both the table and its sequence."""
     if count == 0:
         return []
     table = model._meta.db_table
     with db_connection.cursor() as cursor:
-        if db_connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                           [_sequence(cursor, table), count])
-            return sorted(row[0] for row in cursor.fetchall())
-        # SQLite: the caller's transaction holds the write lock (BEGIN IMMEDIATE, or a write lock
-        # upgrade that fails if another writer committed since), so nobody takes these ids meanwhile.
-        # AUTOINCREMENT never reuses an id, so start above both the table and its sequence.
         cursor.execute(
             f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), "
             f"COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0))", [table])
