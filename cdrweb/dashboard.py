@@ -333,7 +333,7 @@ def _next_steps(request: HttpRequest) -> list[dict[str, str | None]]:
 def render_home(request: HttpRequest) -> HttpResponse:
     """The dashboard for users who may see it, the next steps when there is nothing yet.
 
-    A view already drawn for the same query string, day and data costs a few cache reads (the
+    A view already drawn for the same filter parameters, day and data costs a few cache reads (the
     session, the user's permissions, the filter choices, the view), the version query and one
     query for the top calls' numbers: no filter form is built."""
     if not request.user.has_perm("cdrweb.view_dashboard"):

@@ -36,7 +36,8 @@ NAV: tuple[NavItem, ...] = (
 
 @lru_cache(maxsize=64)
 def _url(url_name: str, script_prefix: str) -> str | None:
-    """The entry's URL (None when it does not resolve); URL patterns are fixed once loaded."""
+    """The entry's URL (None when it does not resolve), once per process and script prefix (the
+    prefix is part of the key only: ``reverse`` reads the current one itself)."""
     try:
         return reverse(url_name)
     except NoReverseMatch:
