@@ -109,9 +109,7 @@ class CallLeg(models.Model):
     )
     leg_id = models.CharField(max_length=100, help_text="platform leg id (Genesys sessionId)")
     sip_call_id = models.CharField(max_length=255, blank=True, help_text="canonical SIP Call-ID")
-    sip_call_id_local = models.CharField(
-        max_length=255, blank=True, db_index=True, help_text="Call-ID before the first @"
-    )
+    sip_call_id_local = models.CharField(max_length=255, blank=True, help_text="Call-ID before the first @")
     direction = models.CharField(max_length=16, choices=Direction.choices)
     ani = models.CharField(max_length=255, blank=True, help_text="calling number as received")
     dnis = models.CharField(max_length=255, blank=True, help_text="called number as received")
@@ -142,6 +140,9 @@ class CallLeg(models.Model):
         ]
         indexes = [
             models.Index(fields=["sip_call_id"], name="callleg_sip_call_id"),
+            # Reconciliation joins on it by equality only: a plain index, without the pattern-ops
+            # twin that db_index=True adds on PostgreSQL.
+            models.Index(fields=["sip_call_id_local"], name="callleg_sip_call_id_local"),
             models.Index(fields=["started_at", "direction"], name="callleg_start_direction"),
         ]
 
@@ -153,13 +154,26 @@ class CallLeg(models.Model):
         return self.connected_at is not None and self.duration_ms > 0
 
 
+# The four child tables below (participants, sessions, segments, metrics) keep their foreign keys
+# in Django (joins, related managers, cascading deletes through the ORM) but not as database
+# constraints: they hold ~25 rows per conversation, and PostgreSQL's per-row foreign-key triggers
+# were half of the server's work during an extraction (issue 3, docs/benchmarks.md). Their rows
+# are written in exactly one place, ``extraction.storage.store_flat_page``, which inserts a
+# conversation's children in the same transaction as the conversation, replaces them bottom-up
+# when it is fetched again, and is tested to leave no orphan. For the same reason segments and
+# metrics carry no unique index (the flattener numbers a session's segments and sums a metric
+# repeated with the same emit date); both are read by their conversation_id index. Call legs,
+# which billing and reconciliation hang on, keep their constraints.
+
+
 class Participant(models.Model):
     """One participant of a conversation (Genesys ``AnalyticsParticipant``)."""
 
     pii_fields = {"participant_name": PiiKind.NAME}
 
+    # indexed by the unique (conversation, participant_id) index, which leads with it
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants",
-                                     db_index=False)  # the unique (conversation, participant_id) index leads
+                                     db_index=False, db_constraint=False)
     participant_id = models.CharField(max_length=64)
     participant_name = models.CharField(max_length=255, blank=True)
     purpose = models.CharField(max_length=32, blank=True)
@@ -184,9 +198,11 @@ class Session(models.Model):
     pii_fields = {"ani": PiiKind.PHONE, "dnis": PiiKind.PHONE, "session_dnis": PiiKind.PHONE,
                   "remote": PiiKind.PHONE}
 
+    # indexed by the unique (conversation, session_id) index, which leads with it
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="sessions",
-                                     db_index=False)  # the unique (conversation, session_id) index leads
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="sessions")
+                                     db_index=False, db_constraint=False)
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="sessions",
+                                    db_constraint=False)
     session_id = models.CharField(max_length=64)
     media_type = models.CharField(max_length=32, blank=True)
     direction = models.CharField(max_length=16, blank=True)
@@ -222,9 +238,11 @@ class Segment(models.Model):
 
     pii_fields = {"wrap_up_note": PiiKind.TEXT}
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="segments")
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="segments",
-                                db_index=False)  # the unique (session, segment_index) index leads
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="segments",
+                                     db_constraint=False)
+    # Deleted with their conversation (same for metrics), so no delete ever asks by session.
+    session = models.ForeignKey(Session, on_delete=models.DO_NOTHING, related_name="segments",
+                                db_index=False, db_constraint=False)
     segment_index = models.PositiveIntegerField()
     segment_start = models.DateTimeField()
     segment_end = models.DateTimeField(null=True, blank=True)
@@ -236,11 +254,6 @@ class Segment(models.Model):
     sip_response_codes = models.JSONField(default=list, blank=True)
     q850_response_codes = models.JSONField(default=list, blank=True)
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["session", "segment_index"], name="segment_unique_per_session")
-        ]
-
     def __str__(self) -> str:
         return f"{self.session_id}#{self.segment_index}"
 
@@ -248,19 +261,13 @@ class Segment(models.Model):
 class SessionMetric(models.Model):
     """Every session metric row-wise (name, integer value, emit date); durations are ms."""
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="metrics")
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="metrics",
-                                db_index=False)  # the unique (session, name, emit_date) index leads
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="metrics",
+                                     db_constraint=False)
+    session = models.ForeignKey(Session, on_delete=models.DO_NOTHING, related_name="metrics",
+                                db_index=False, db_constraint=False)
     name = models.CharField(max_length=64)
     value = models.BigIntegerField()
     emit_date = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["session", "name", "emit_date"], name="sessionmetric_unique_per_emit"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"

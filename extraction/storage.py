@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
+from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
 from django.db.models import Model
 from django.utils import timezone
@@ -121,9 +122,24 @@ def _lock_page_writes(connection_pk: int) -> None:
 
 
 def _existing_conversations(connection: Connection, external_ids: list[str]) -> dict[str, int]:
-    # On the unique (connection, conversation_id) index: cheap at any table size.
-    return dict(Conversation.objects.filter(connection=connection, conversation_id__in=external_ids)
-                .values_list("conversation_id", "pk"))
+    """The stored pk of each of these conversation ids, on the unique (connection, conversation_id)
+    index: cheap at any table size.
+
+    On PostgreSQL one probe per id (LATERAL): a table filled during this run has no statistics yet,
+    and with ``conversation_id IN (...)`` the planner then used the index for ``connection_id`` only
+    and filtered every stored conversation of the connection, once per page (quadratic in the run).
+    ``LIMIT 1`` keeps the planner from flattening the probe back into that join.
+    """
+    if db_connection.vendor != "postgresql":
+        return dict(Conversation.objects.filter(connection=connection, conversation_id__in=external_ids)
+                    .values_list("conversation_id", "pk"))
+    table = Conversation._meta.db_table
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT k.id, c.id FROM unnest(%s::text[]) AS k(id) CROSS JOIN LATERAL "
+            f"(SELECT id FROM {table} WHERE connection_id = %s AND conversation_id = k.id LIMIT 1) AS c",
+            [external_ids, connection.pk])
+        return dict(cursor.fetchall())
 
 
 _SEQUENCES: dict[str, str] = {}
@@ -226,20 +242,40 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     return value.isoformat(" ")[:-6]
 
 
+def _jsonb_binary(value: Any) -> bytes | None:
+    # jsonb's binary COPY format: a version byte (1) and the JSON text.
+    return None if value is None else b"\x01" + orjson.dumps(value)
+
+
 def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], Any] | None]:
-    """Per column: how a Python value becomes a database value (what get_db_prep_save would do)."""
+    """Per column: how a Python value becomes what the writer sends (what get_db_prep_save would
+    do): on PostgreSQL, JSON as jsonb's binary form (COPY runs binary); on SQLite, JSON as text and
+    datetimes as Django's naive UTC text."""
     postgres = db_connection.vendor == "postgresql"
     out: list[Callable[[Any], Any] | None] = []
     by_column = {f.column: f for f in model._meta.concrete_fields}
     for column in columns:
         kind = by_column[column].get_internal_type()
         if kind == "JSONField":
-            out.append(_json_text)
+            out.append(_jsonb_binary if postgres else _json_text)
         elif kind == "DateTimeField" and not postgres:
             out.append(_sqlite_datetime)
         else:
             out.append(None)
     return out
+
+
+# Binary COPY: the client picks each value's encoder from these names; the server decodes with the
+# column's own type (jsonb arrives pre-encoded as bytes, varchar as text).
+_BINARY_TYPES = {"bigint": "int8", "integer": "int4", "smallint": "int2", "boolean": "bool",
+                 "double precision": "float8", "timestamp with time zone": "timestamptz", "jsonb": "bytea",
+                 "text": "text", "varchar": "text"}
+
+
+@lru_cache(maxsize=64)
+def _binary_types(model: type[Model], columns: tuple[str, ...]) -> list[str]:
+    by_column = {f.column: f for f in model._meta.concrete_fields}
+    return [_BINARY_TYPES[by_column[c].db_type(db_connection).split("(")[0]] for c in columns]
 
 
 def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list[tuple] | list[list]:
@@ -263,7 +299,11 @@ def _insert(model: type[Model], columns: list[str], rows: list[tuple], *, into: 
     names = ", ".join(columns)
     with db_connection.cursor() as cursor:
         if db_connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            # Binary: no text formatting here and no text parsing (timestamps, jsonb) in the server.
+            # (wrap_database_errors: the driver's errors surface as Django's, IntegrityError included)
+            with db_connection.wrap_database_errors, \
+                    cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_binary_types(model, tuple(columns)))
                 for row in rows:
                     copy.write_row(row)
         else:
@@ -309,6 +349,18 @@ def _upsert(model: type[Model], columns: list[str], rows: list[tuple], *, unique
                            _prepared(model, columns, rows))
 
 
+def _insert_expecting_new(model: type[Model], columns: list[str], rows: list[tuple], *, unique: list[str],
+                          update: list[str]) -> None:
+    """Rows that should all be new (the legs of conversations not stored before): a plain insert,
+    with no staging table and no conflict checks; if one exists after all (a platform that reuses a
+    leg id under another conversation), the savepoint undoes the insert and the upsert runs."""
+    try:
+        with transaction.atomic():
+            _insert(model, columns, rows)
+    except IntegrityError:
+        _upsert(model, columns, rows, unique=unique, update=update)
+
+
 def _stage(model: type[Model], columns: list[str], rows: list[tuple]) -> str:
     """COPY rows into this session's staging table for ``model`` (PostgreSQL); returns its name.
 
@@ -337,7 +389,10 @@ def _upsert_legs(connection: Connection, rows: list[dict[str, Any]], pk_by_id: d
          names.wrapup_codes.get(row["wrapup_code"], ""), now, *(row[k] for k in LEG_ROW_KEYS), connection.platform)
         for row in by_leg.values()
     ]
-    _upsert(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
+    if stored_before:
+        _upsert(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
+    else:
+        _insert_expecting_new(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
     if stored_before:
         # A re-fetched conversation that lost a leg must not keep it (new ones have no old legs).
         (CallLeg.objects.filter(conversation_id__in=stored_before).exclude(leg_id__in=list(by_leg))

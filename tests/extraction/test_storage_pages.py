@@ -7,6 +7,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection as db_connection
 
 from extraction import services
 from extraction.models import CallLeg, Conversation, Participant, RunState, Segment, Session, SessionMetric
@@ -182,3 +183,56 @@ def test_job_pages_read_ahead_are_each_stored_once_in_order(connection, sandbox)
     records = generator.conversations_overlapping(SEED, start, end, CALLS_PER_DAY)
     assert run.conversations == len(records)
     assert _stored() == _expected(records)
+
+
+def _orphans() -> dict[str, int]:
+    """Child rows whose parent is gone (the child tables have no database foreign keys)."""
+    tables = {"participant": [("conversation_id", Conversation)],
+              "session": [("conversation_id", Conversation), ("participant_id", Participant)],
+              "segment": [("conversation_id", Conversation), ("session_id", Session)],
+              "metric": [("conversation_id", Conversation), ("session_id", Session)]}
+    models = {"participant": Participant, "session": Session, "segment": Segment, "metric": SessionMetric}
+    out = {}
+    with db_connection.cursor() as cursor:
+        for name, parents in tables.items():
+            for column, parent in parents:
+                cursor.execute(f"SELECT COUNT(*) FROM {models[name]._meta.db_table} c WHERE NOT EXISTS "
+                               f"(SELECT 1 FROM {parent._meta.db_table} p WHERE p.id = c.{column})")
+                out[f"{name}.{column}"] = cursor.fetchone()[0]
+    return out
+
+
+@pytest.mark.django_db
+def test_replacing_and_deleting_conversations_leaves_no_orphans():
+    connection = ConnectionFactory()
+    records = _records()
+    _store(connection, records)
+    shrunk = copy.deepcopy(records)
+    for record in shrunk:
+        record["participants"] = record["participants"][:-1]  # each conversation loses a participant
+    _store(connection, shrunk)
+    assert set(_orphans().values()) == {0}
+    assert _stored() == _expected(shrunk)
+
+    Conversation.objects.filter(conversation_id=records[0]["conversationId"]).delete()  # the ORM cascades
+    connection.delete()
+    assert set(_orphans().values()) == {0}
+    assert _counts() == [0, 0, 0, 0, 0, 0]
+
+
+@pytest.mark.django_db
+def test_a_leg_id_already_stored_under_another_conversation_is_updated_not_refused():
+    # New conversations' legs go in with a plain insert; a leg id the platform reused falls back
+    # to the upsert (keyed on connection and leg id) instead of failing the page.
+    connection = ConnectionFactory()
+    first, second = copy.deepcopy(_records()[:2])
+    _store(connection, [first])
+    leg = CallLeg.objects.filter(conversation__conversation_id=first["conversationId"]).first()
+    reused = next(s for p in second["participants"] for s in p.get("sessions") or ()
+                  if s["sessionId"] in {x["sessionId"] for q in second["participants"] for x in q.get("sessions") or ()}
+                  and s.get("protocolCallId"))
+    reused["sessionId"] = leg.leg_id
+    _store(connection, [second])
+    moved = CallLeg.objects.get(connection=connection, leg_id=leg.leg_id)
+    assert moved.pk == leg.pk and moved.conversation.conversation_id == second["conversationId"]
+    assert Conversation.objects.count() == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 MS = timedelta(milliseconds=1)
@@ -38,6 +39,8 @@ EDGES = ["00000000-5a3b-40ed-8000-000000000001", "00000000-5a3b-40ed-8000-000000
 US_AREAS = ["212", "312", "415", "617", "646", "713", "773", "206"]
 SHAPES = (("ivr_queue_agent", 40), ("outbound", 25), ("abandoned", 15), ("blind_transfer", 10),
           ("callback", 10))
+_SHAPE_NAMES = [name for name, _ in SHAPES]
+_SHAPE_CUM_WEIGHTS = list(accumulate(weight for _, weight in SHAPES))
 CONVERSATION = "4c01"
 PARTICIPANT = "49a0"
 SESSION = "45e5"
@@ -348,7 +351,7 @@ def _callback(b: _Builder, start: datetime) -> tuple[list[dict], datetime]:
 
 def _conversation(day: date, seed: int, index: int, start: datetime) -> dict[str, Any]:
     rng = random.Random(f"{seed}:{day.isoformat()}:{index}")
-    shape = rng.choices([s for s, _ in SHAPES], weights=[w for _, w in SHAPES])[0]
+    shape = rng.choices(_SHAPE_NAMES, cum_weights=_SHAPE_CUM_WEIGHTS)[0]  # = weights=..., precomputed
     b = _Builder(day, seed, index, rng)
     if shape == "outbound":
         participants, end = _outbound(b, start)
