@@ -268,8 +268,8 @@ def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], 
 # Binary COPY: the client picks each value's encoder from these names; the server decodes with the
 # column's own type (jsonb arrives pre-encoded as bytes, varchar as text).
 _BINARY_TYPES = {"bigint": "int8", "integer": "int4", "smallint": "int2", "boolean": "bool",
-                 "double precision": "float8", "timestamp with time zone": "timestamptz", "jsonb": "bytea",
-                 "text": "text", "varchar": "text"}
+                 "double precision": "float8", "numeric": "numeric", "date": "date", "uuid": "uuid",
+                 "timestamp with time zone": "timestamptz", "jsonb": "bytea", "text": "text", "varchar": "text"}
 
 
 @lru_cache(maxsize=64)
@@ -389,11 +389,10 @@ def _upsert_legs(connection: Connection, rows: list[dict[str, Any]], pk_by_id: d
          names.wrapup_codes.get(row["wrapup_code"], ""), now, *(row[k] for k in LEG_ROW_KEYS), connection.platform)
         for row in by_leg.values()
     ]
-    if stored_before:
-        _upsert(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
-    else:
+    if not stored_before:
         _insert_expecting_new(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
-    if stored_before:
+    else:
+        _upsert(CallLeg, columns, values, unique=["connection_id", "leg_id"], update=columns[2:])
         # A re-fetched conversation that lost a leg must not keep it (new ones have no old legs).
         (CallLeg.objects.filter(conversation_id__in=stored_before).exclude(leg_id__in=list(by_leg))
          .delete())
