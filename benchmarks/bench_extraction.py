@@ -25,7 +25,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import Result, migrate_quietly, peak_rss_mb, setup_django, throwaway_postgres, timer
+from benchmarks.common import (
+    Result,
+    backend_pid,
+    migrate_quietly,
+    peak_rss_mb,
+    process_cpu_seconds,
+    setup_django,
+    throwaway_postgres,
+    timer,
+)
 
 # BENCH_CONVERSATIONS (e.g. 20000) overrides the scale, to see how the cost grows with size.
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS") or
@@ -50,6 +59,15 @@ def _cpu_seconds() -> float:
     """CPU time of this process: on a shared, loaded machine wall time mostly measures the neighbours."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _others_cpu(sandbox_pid: int, server_pid: int | None) -> tuple[float | None, float | None]:
+    """CPU seconds so far of the sandbox process and of the PostgreSQL backend (None: not readable)."""
+    return process_cpu_seconds(sandbox_pid), (process_cpu_seconds(server_pid) if server_pid else None)
+
+
+def _minus(after: tuple[float | None, ...], before: tuple[float | None, ...]) -> tuple[float | None, ...]:
+    return tuple(None if a is None or b is None else a - b for a, b in zip(after, before, strict=True))
 
 
 def _free_port() -> int:
@@ -163,10 +181,14 @@ def run_backend(backend: str, database_url: str) -> list[Result]:
         connection = Connection.objects.create(name="bench", base_url=base_url, client_id="bench",
                                                client_secret="bench", settings={"poll_seconds": 0.05})
         run = services.start_extraction(connection=connection, start=START, end=end, enqueue_task=False)
+        # Where the two cores went: this process, the sandbox serving pages, the database server.
+        server = backend_pid() if backend == "postgres" else None
+        others_before = _others_cpu(sandbox.pid, server)
         cpu_before = _cpu_seconds()
         with timer() as t:
             run = services.run_extraction(run_id=run.pk)
         cpu = _cpu_seconds() - cpu_before
+        sandbox_cpu, server_cpu = _minus(_others_cpu(sandbox.pid, server), others_before)
         assert run.state == RunState.SUCCEEDED, run.error
         stored = Conversation.objects.count()
         legs = CallLeg.objects.count()
@@ -175,8 +197,10 @@ def run_backend(backend: str, database_url: str) -> list[Result]:
             folder = Path(tmp)
             _save_pages(base_url, START, end, folder)
             cpu_before = _cpu_seconds()
+            others_before = _others_cpu(sandbox.pid, server)
             anchor_seconds, anchor_rows = _anchor(folder, backend)
             anchor_cpu = _cpu_seconds() - cpu_before
+            anchor_server_cpu = _minus(_others_cpu(sandbox.pid, server), others_before)[1]
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -192,6 +216,13 @@ def run_backend(backend: str, database_url: str) -> list[Result]:
                "≤ 1.5x", "excludes the sandbox process; on a loaded machine this is the fairer ratio"),
         Result("extraction", f"peak memory ({label})", peak, "MiB", "", None, "",
                "extraction process, before the anchor"),
+        *([Result("extraction", f"sandbox CPU during the extraction ({label})", sandbox_cpu, "s", "", None, "",
+                  "the simulated platform generating and serving pages on the same two cores; the anchor "
+                  "reads pages saved to disk")] if sandbox_cpu is not None else []),
+        *([Result("extraction", f"database server CPU ({label})", server_cpu, "s", "server CPU of the anchor's COPY",
+                  anchor_server_cpu, "", "the extraction's PostgreSQL backend: indexes, constraints, WAL, one "
+                                         "commit per page; the anchor writes unlogged, index-free tables")]
+          if server_cpu is not None and anchor_server_cpu is not None else []),
     ]
 
 

@@ -19,7 +19,16 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import Result, migrate_quietly, peak_rss_mb, setup_django, throwaway_postgres, timer
+from benchmarks.common import (
+    Result,
+    backend_pid,
+    migrate_quietly,
+    peak_rss_mb,
+    process_cpu_seconds,
+    setup_django,
+    throwaway_postgres,
+    timer,
+)
 
 ROWS = int(os.environ.get("BENCH_ROWS") or (50_000 if os.environ.get("BENCH_SCALE") == "small" else 1_000_000))
 HEADER = ("Call-ID,Start Time,Connect Time,Disconnect Time,ANI,DNIS,Direction,Duration (sec),"
@@ -56,17 +65,8 @@ def cpu_seconds() -> tuple[float, float]:
     """
     import resource
 
-    from django.db import connection
-
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    except (OSError, IndexError, ValueError):  # the server is not on this machine
-        server = 0.0
+    server = process_cpu_seconds(backend_pid()) or 0.0  # 0 when the server is not on this machine
     return usage.ru_utime + usage.ru_stime, server
 
 
