@@ -113,8 +113,9 @@ def _replace_rows(block: str, names: list[str], rows: list[dict]) -> str:
     at = ours[0] if ours else max(i for i, line in enumerate(lines) if line.startswith("|")) + 1
     kept = [line for i, line in enumerate(lines) if i not in set(ours)]
     kept[at:at] = [_row(r) for r in rows]
-    stamp = f"Rows of {', '.join(names)} re-measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."
-    kept.insert(len(kept) - 1, stamp)
+    prefix = f"Rows of {', '.join(names)} re-measured "
+    kept = [line for line in kept if not line.startswith(prefix)]  # the stamp these rows replace
+    kept.insert(len(kept) - 1, f"{prefix}{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.")
     return "\n".join(kept)
 
 

@@ -39,3 +39,17 @@ def test_rerunning_one_script_replaces_only_its_rows():
     assert "| rating | seconds | 99.00 |" not in updated
     assert "| import | seconds | 99.00 | s | SQL | 60.00 | 18.00 |" in updated
     assert "Rows of rating re-measured" in updated and updated.endswith(bench.END)
+
+
+def test_rerunning_a_script_again_keeps_one_stamp_for_it():
+    row = {"benchmark": "rating", "metric": "seconds", "value": 99.0, "unit": "s", "anchor": "SQL",
+           "anchor_value": 60.0, "ratio": 1.65, "target": "<= 1.5x", "notes": ""}
+    block = bench._results_block([row, {**row, "benchmark": "import"}], [])
+
+    block = bench._replace_rows(block, ["import"], [{**row, "benchmark": "import"}])
+    block = bench._replace_rows(block, ["rating"], [row])
+    block = bench._replace_rows(block, ["rating"], [{**row, "value": 86.0}])
+
+    assert block.count("Rows of rating re-measured") == 1
+    assert block.count("Rows of import re-measured") == 1
+    assert block.endswith(bench.END)
