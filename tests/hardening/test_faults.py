@@ -99,7 +99,7 @@ def test_carrier_import_and_reconciliation_survive_kills(migrated, tmp_path):
     chunks = query(clean, "SELECT chunks_done FROM reconciliation_carrierupload WHERE id = ?", (upload_id,))[0][0]
     import_kills = drive(faulty, progress=import_progress, done=imported, rng=rng,
                          thresholds=kill_points(rng, chunks, 3),
-                         log=tmp_path / "qcluster-import.log",
+                         log=tmp_path / "qcluster-import.log", chunk_pause=0.2,
                          after_kill=lambda: step(faulty, "resume_upload", upload_id))
 
     # Reconciliation re-run with kills; each restart re-queues it (what the run page's Re-run does).

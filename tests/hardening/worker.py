@@ -81,12 +81,18 @@ class KillLog:
 
 
 class Cluster:
-    def __init__(self, db: Path, log: Path) -> None:
-        self.db, self.log, self.proc = db, log, None
+    def __init__(self, db: Path, log: Path, chunk_pause: float = 0.0) -> None:
+        self.db, self.log, self.proc, self.chunk_pause = db, log, None, chunk_pause
 
     def start(self) -> None:
+        env = env_for(self.db, inline=False)
+        if self.chunk_pause:  # paced_qcluster.py: imports slow enough for a kill to land mid-way
+            command = ["-m", "tests.hardening.paced_qcluster"]
+            env["FAULT_CHUNK_PAUSE_SECONDS"] = str(self.chunk_pause)
+        else:
+            command = ["manage.py", "qcluster"]
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env_for(self.db, inline=False),
+            [sys.executable, *command], cwd=ROOT, env=env,
             stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
         )
 
@@ -107,10 +113,10 @@ def kill_points(rng: random.Random, total: int, kills: int) -> list[int]:
 
 def drive(db: Path, *, progress: Callable[[], int], done: Callable[[], bool], rng: random.Random,
           thresholds: list[int], log: Path, after_kill: Callable[[], None] = lambda: None,
-          timeout: float = 240) -> KillLog:
+          timeout: float = 240, chunk_pause: float = 0.0) -> KillLog:
     """Run the cluster until ``done()``, killing it when ``progress()`` reaches each threshold."""
     out = KillLog()
-    cluster = Cluster(db, log)
+    cluster = Cluster(db, log, chunk_pause)
     deadline = time.monotonic() + timeout
     try:
         cluster.start()
