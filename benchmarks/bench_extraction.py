@@ -15,6 +15,7 @@ in one transaction). Target: the whole extraction within 1.5x of the anchor's ti
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import socket
@@ -196,6 +197,7 @@ def run_backend(backend: str, database_url: str) -> list[Result]:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             _save_pages(base_url, START, end, folder)
+            gc.collect()  # the anchor starts from a clean heap, not with the extraction's leftovers
             cpu_before = _cpu_seconds()
             others_before = _others_cpu(sandbox.pid, server)
             anchor_seconds, anchor_rows = _anchor(folder, backend)

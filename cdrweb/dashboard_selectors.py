@@ -20,14 +20,13 @@ from django.db import connection
 from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import (
     Coalesce,
-    ExtractHour,
     ExtractIsoWeekDay,
-    TruncDate,
     TruncMonth,
 )
 from django.utils import timezone
 
 from billing.models import Carrier, CostRecord
+from cdrweb.db import LocalDate, LocalHour
 from cdrweb.explorer.periods import Period, months_back
 from cdrweb.explorer.selectors import OPEN_STATUSES, overbilled_discrepancies
 from cdrweb.models import DailyLegRollup, HourlyLegRollup, RollupState
@@ -96,7 +95,7 @@ def daily_totals(legs: QuerySet[CallLeg], period: Period, *, rollup: dict[str, A
     else:
         rows = (
             in_period(legs, period)
-            .annotate(day=TruncDate("started_at", tzinfo=tz))
+            .annotate(day=LocalDate("started_at", tzinfo=tz))
             .values(
                 "day",
                 "cost_record__carrier_id",
@@ -300,7 +299,7 @@ def calls_by_hour_weekday(
         return _frame(rows, ["weekday", "hour", "calls"])
     rows = (
         in_period(legs, period)
-        .annotate(weekday=ExtractIsoWeekDay("started_at", tzinfo=tz), hour=ExtractHour("started_at", tzinfo=tz))
+        .annotate(weekday=ExtractIsoWeekDay("started_at", tzinfo=tz), hour=LocalHour("started_at", tzinfo=tz))
         .values("weekday", "hour")
         .annotate(calls=Count("pk"))
         .order_by("weekday", "hour")

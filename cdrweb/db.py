@@ -1,4 +1,5 @@
-"""Database primitives the batch jobs share: PostgreSQL-only tuning, no-ops on SQLite.
+"""Database primitives the batch jobs share: PostgreSQL-only tuning, no-ops on SQLite; and
+calendar expressions that stay in SQL on SQLite.
 
 Every caller commits a unit of work together with its own checkpoint (an extraction page with its
 cursor, an import chunk with its chunk counter, a reconciliation's results with the run's status).
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
+from django.db.models.functions import ExtractHour, TruncDate
 
 
 def defer_commit_flush() -> None:
@@ -44,3 +46,25 @@ def without_jit() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
         yield
+
+
+class LocalDate(TruncDate):
+    """``TruncDate`` in the reporting time zone. On SQLite in UTC it is SQLite's own ``date()``:
+    Django's SQLite backend otherwise calls a Python function for every leg (a time-zone aware
+    conversion that UTC does not need), which was most of a rollup refresh's time."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        if self.get_tzname() != "UTC":
+            return self.as_sql(compiler, connection, **extra_context)
+        sql, params = compiler.compile(self.lhs)
+        return f"date({sql})", params
+
+
+class LocalHour(ExtractHour):
+    """``ExtractHour`` in the reporting time zone; on SQLite in UTC, SQLite's own ``strftime``."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        if self.get_tzname() != "UTC":
+            return self.as_sql(compiler, connection, **extra_context)
+        sql, params = compiler.compile(self.lhs)
+        return f"CAST(strftime('%%H', {sql}) AS INTEGER)", params

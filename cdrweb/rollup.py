@@ -26,10 +26,9 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, QuerySet, Sum
-from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
-from cdrweb.db import advisory_xact_lock
+from cdrweb.db import LocalDate, LocalHour, advisory_xact_lock
 from cdrweb.models import DailyLegRollup, HourlyLegRollup, RollupState
 from extraction.models import CallLeg
 
@@ -78,7 +77,7 @@ def _local_midnight(day: date) -> datetime:
 
 
 def _legs_on(days: set[date] | None) -> QuerySet[CallLeg]:
-    legs = CallLeg.objects.annotate(day=TruncDate("started_at", tzinfo=_tz()))
+    legs = CallLeg.objects.annotate(day=LocalDate("started_at", tzinfo=_tz()))
     if days is None:
         return legs
     legs = legs.filter(started_at__gte=_local_midnight(min(days)),
@@ -116,7 +115,7 @@ def _fill(days: set[date] | None) -> None:
         daily,
     )
     hourly = (
-        legs.annotate(hour=ExtractHour("started_at", tzinfo=_tz()))
+        legs.annotate(hour=LocalHour("started_at", tzinfo=_tz()))
         .values(*_HOURLY.values())
         .annotate(n_calls=Count("pk"))
         .order_by()
@@ -166,7 +165,7 @@ def refresh_after_extraction(run: Any) -> int:
     since = getattr(run, "started_at", None) or run.created_at
     stored = (
         CallLeg.objects.filter(connection_id=run.connection_id, extracted_at__gte=since)
-        .annotate(day=TruncDate("started_at", tzinfo=_tz()))
+        .annotate(day=LocalDate("started_at", tzinfo=_tz()))
         .values_list("day", flat=True)
         .distinct()
         .order_by()

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cdrweb import audit, rollup
+from cdrweb.collector import collector_paused
 from cdrweb.db import defer_commit_flush
 from cdrweb.tasks import claim_lease, enqueue, release_lease
 from extraction.models import (
@@ -47,6 +48,9 @@ LEASE_RENEW_SECONDS = 10  # renew at most this often when pages are stored (each
 QUERY_MAX_DAYS = 7  # genesys-cloud.md §5 [3P]: the sync query allows at most 7 days
 ACTIVE_CHUNK_STATES = (ChunkState.SUBMITTED, ChunkState.FETCHING)
 ProgressCallback = Callable[[ExtractionRun], None]
+# Job pages read ahead, in order, each with its rows when flattened already; and the error that
+# stopped the reading, if any.
+PagesRead = tuple[list[tuple[Page, FlatPage | None]], Exception | None]
 
 
 def _option(connection: Connection, name: str, default: Any) -> Any:
@@ -252,7 +256,8 @@ class _Worker:
         self.job_timeout = float(_option(self.connection, "job_timeout_seconds", 1800))
         self.max_attempts = int(_option(self.connection, "max_job_attempts", 4))
         # Read-ahead of job pages: chunk pk -> ((job id, cursor), the fetch in flight).
-        self._ahead: dict[int, tuple[tuple[str, str | None], Future[tuple[Page, FlatPage]]]] = {}
+        self.pages_per_commit = max(1, int(_option(self.connection, "pages_per_commit", 4)))
+        self._ahead: dict[int, tuple[tuple[str, str | None], Future[PagesRead]]] = {}
         self._ahead_pool: ThreadPoolExecutor | None = None
         self._ahead_adapter: Any = None
         self._lease_renewed = float("-inf")  # time.monotonic() of the last lease renewal
@@ -282,7 +287,8 @@ class _Worker:
                 self._submit_jobs(chunks)
                 did_work = False
                 for position, chunk in enumerate(chunks, start=1):
-                    did_work = self._step(chunk) or did_work
+                    with collector_paused():  # a step builds and stores pages of rows (cdrweb/collector.py)
+                        did_work = self._step(chunk) or did_work
                     # The loop's head asks after the last chunk: one query per page, not two.
                     if position < len(chunks) and self._cancel_requested():
                         break
@@ -378,36 +384,47 @@ class _Worker:
             return False
         if chunk.state == ChunkState.FETCHING:
             try:
-                page, flat = self._job_page(chunk)
+                pages, error = self._job_pages(chunk)
             except JobGone as exc:
                 self._resubmit(chunk, str(exc))
                 return True
-            done = page.next_cursor is None
-            if not done:
-                self._read_ahead(chunk, page.next_cursor)
-            self._store(chunk, page.records, done=done, cursor=page.next_cursor or "", flat=flat)
-            if done:
-                self.adapter.delete_job(chunk.job_id)  # results are stored: tidy up (issue 3)
+            if pages:
+                last = pages[-1][0]
+                done = last.next_cursor is None
+                if not done and error is None:
+                    self._read_ahead(chunk, last.next_cursor)
+                flat = _merged([flat or self.adapter.flatten(page.records) for page, flat in pages])
+                self._store(chunk, [], done=done, cursor=last.next_cursor or "", flat=flat, pages=len(pages))
+                if done:
+                    self.adapter.delete_job(chunk.job_id)  # results are stored: tidy up (issue 3)
+            if isinstance(error, JobGone):
+                self._resubmit(chunk, str(error))
+            elif error is not None:
+                raise error  # the pages before it are stored: a resumed run starts at the bad one
             return True
         return False
 
-    def _job_page(self, chunk: ExtractionChunk) -> tuple[Page, FlatPage | None]:
-        """The chunk's next page: the one read ahead (already flattened) if it is for this job and
-        cursor, else fetched now (flattened by ``_store``)."""
+    def _job_pages(self, chunk: ExtractionChunk) -> PagesRead:
+        """The chunk's next pages, in order: the ones read ahead (already flattened) if they are for
+        this job and cursor, with the error that stopped the read-ahead if any; else one page
+        fetched now (flattened by the caller), whose errors are raised here."""
         assert self.adapter is not None
         key = (chunk.job_id, chunk.cursor or None)
         ahead = self._ahead.pop(chunk.pk, None)
         if ahead is not None and ahead[0] == key:
-            return ahead[1].result()  # re-raises what the fetch raised (JobGone, PlatformError)
-        return self.adapter.fetch_job_page(*key), None
+            return ahead[1].result()
+        return [(self.adapter.fetch_job_page(*key), None)], None
 
     def _read_ahead(self, chunk: ExtractionChunk, cursor: str | None) -> None:
-        """Fetch and flatten the chunk's following page in the background while this one is stored
-        (issue 3): the thread works while the main one waits on the database.
+        """Fetch and flatten the chunk's following pages in the background while these are stored
+        (issue 3): the thread works while the main one waits on the database, and the pages it
+        brings are stored together, in one transaction (one set of statements and one commit for
+        ``pages_per_commit`` pages instead of one per page).
 
         Only for adapters that can ``fork()`` (a copy with its own HTTP session and no database
-        access). A page read ahead is only stored after the page before it has committed, so a
-        crash still resumes from the stored cursor and loses or repeats nothing.
+        access). Pages read ahead are only stored after the pages before them have committed, and
+        with the cursor that follows the last of them, so a crash still resumes from the stored
+        cursor and loses or repeats nothing.
         """
         fork = getattr(self.adapter, "fork", None)
         if fork is None:
@@ -415,7 +432,8 @@ class _Worker:
         if self._ahead_pool is None:
             self._ahead_adapter = fork()
             self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extraction-read-ahead")
-        future = self._ahead_pool.submit(_fetch_and_flatten, self._ahead_adapter, chunk.job_id, cursor)
+        future = self._ahead_pool.submit(_fetch_and_flatten, self._ahead_adapter, chunk.job_id, cursor,
+                                         self.pages_per_commit)
         self._ahead[chunk.pk] = ((chunk.job_id, cursor), future)
 
     def _resubmit(self, chunk: ExtractionChunk, reason: str) -> None:
@@ -429,9 +447,9 @@ class _Worker:
         chunk.save(update_fields=["error", "job_id", "cursor", "state", "updated_at"])
 
     def _store(self, chunk: ExtractionChunk, records: list[dict[str, Any]], *, done: bool,
-               cursor: str = "", next_page_number: int = 0, flat: FlatPage | None = None) -> None:
-        """Flatten (unless ``flat`` is given) and store one page, with the chunk's cursor and counters,
-        in one transaction."""
+               cursor: str = "", next_page_number: int = 0, flat: FlatPage | None = None, pages: int = 1) -> None:
+        """Flatten (unless ``flat`` is given) and store one page (or ``pages`` consecutive pages
+        merged into ``flat``), with the chunk's cursor and counters, in one transaction."""
         assert self.adapter is not None and self.names is not None
         if flat is None:
             flat = self.adapter.flatten(records)
@@ -439,7 +457,7 @@ class _Worker:
             defer_commit_flush()
             counts = store_flat_page(connection=self.connection, page=flat, names=self.names)
             updates: dict[str, Any] = {
-                "pages_fetched": F("pages_fetched") + 1,
+                "pages_fetched": F("pages_fetched") + pages,
                 "conversations": F("conversations") + counts.conversations,
                 "call_legs": F("call_legs") + counts.call_legs,
                 "state": ChunkState.DONE if done else ChunkState.FETCHING,
@@ -454,7 +472,7 @@ class _Worker:
                 updates["next_page_number"] = next_page_number or chunk.next_page_number + 1
             ExtractionChunk.objects.filter(pk=chunk.pk).update(**updates)
             ExtractionRun.objects.filter(pk=self.run.pk).update(
-                pages_fetched=F("pages_fetched") + 1,
+                pages_fetched=F("pages_fetched") + pages,
                 conversations=F("conversations") + counts.conversations,
                 call_legs=F("call_legs") + counts.call_legs,
                 lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS),
@@ -462,7 +480,7 @@ class _Worker:
         self._lease_renewed = time.monotonic()
         # The row now holds what we wrote (the lease keeps other workers off this run's chunks):
         # mirror it instead of reading it back.
-        chunk.pages_fetched += 1
+        chunk.pages_fetched += pages
         chunk.conversations += counts.conversations
         chunk.call_legs += counts.call_legs
         chunk.state, chunk.updated_at = updates["state"], updates["updated_at"]
@@ -542,10 +560,36 @@ class _Worker:
             self.progress(self.run)
 
 
-def _fetch_and_flatten(adapter: Any, job_id: str, cursor: str | None) -> tuple[Page, FlatPage]:
-    """The read-ahead thread's unit: one job page and its rows (no database access)."""
-    page = adapter.fetch_job_page(job_id, cursor)
-    return page, adapter.flatten(page.records)
+def _fetch_and_flatten(adapter: Any, job_id: str, cursor: str | None, count: int) -> PagesRead:
+    """The read-ahead thread's unit (no database access): up to ``count`` consecutive job pages
+    and their rows, stopping after the last page; a failed fetch ends the list and is returned,
+    so the pages before it are still stored."""
+    pages: list[tuple[Page, FlatPage | None]] = []
+    while len(pages) < count:
+        try:
+            page = adapter.fetch_job_page(job_id, cursor)
+            flat = adapter.flatten(page.records)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            return pages, exc
+        pages.append((page, flat))
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return pages, None
+
+
+def _merged(flats: list[FlatPage]) -> FlatPage:
+    """Consecutive pages as one: stored together, later copies of a record win as they would
+    have if the pages were stored one after another."""
+    if len(flats) == 1:
+        return flats[0]
+    skipped: dict[str, int] = {}
+    for flat in flats:
+        for kind, count in flat.skipped.items():
+            skipped[kind] = skipped.get(kind, 0) + count
+    return FlatPage(conversations=[c for f in flats for c in f.conversations],
+                    legs=[leg for f in flats for leg in f.legs],
+                    problems=[p for f in flats for p in f.problems], skipped=skipped)
 
 
 def _merge_problems(existing: str, problems: list[str], limit: int = 4000) -> str:

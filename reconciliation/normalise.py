@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from billing.numbers import e164_digits
+from cdrweb.collector import collector_paused
 from reconciliation.callid import canonical_call_id
 from reconciliation.presets import COLUMN_KEYS, OPTION_KEYS
-from reconciliation.reader import RowError, collector_paused
+from reconciliation.reader import RowError
 
 # Bounds of what can be stored: numeric(18,6) charges, numeric(14,8) rates; no call lasts a week.
 MAX_CHARGE = 10**12

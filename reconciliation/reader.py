@@ -9,7 +9,6 @@ Each chunk then becomes a DataFrame for vectorised validation (``normalise``).
 from __future__ import annotations
 
 import csv
-import gc
 import gzip
 import io
 import itertools
@@ -18,12 +17,13 @@ import re
 import threading
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import numpy as np
+
+from cdrweb.collector import collector_paused
 
 T = TypeVar("T")
 
@@ -279,24 +279,6 @@ def _structural_problem(row: list[str], header: list[str], width: int) -> tuple[
         if _UNDECODABLE.search(value):
             return name, "bytes not valid in the file's encoding"
     return None
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a chunk's rows are built.
-
-    Every row is a list, which the collector tracks; tens of thousands of new lists set it off again
-    and again, each time rescanning the rows already read (about 40% of the reading time). The rows
-    hold only strings, so there is no cycle to find. Process-wide, so restored only by whoever paused it.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def delimiter_name(delimiter: str) -> str:

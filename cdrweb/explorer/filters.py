@@ -14,13 +14,14 @@ import django_filters.fields
 from django import forms
 from django.core.cache import cache
 from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
+from django.db.models.functions import ExtractIsoWeekDay
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from billing.models import Carrier, CostRecord
+from cdrweb.db import LocalHour
 from cdrweb.explorer import periods
 from cdrweb.explorer.markup import esc
 from cdrweb.explorer.periods import Period, Preset
@@ -283,7 +284,7 @@ class CallLegFilter(django_filters.FilterSet):
 
     def filter_hour(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         tz = timezone.get_current_timezone()
-        return queryset.annotate(_hour=ExtractHour("started_at", tzinfo=tz)).filter(_hour=int(value))
+        return queryset.annotate(_hour=LocalHour("started_at", tzinfo=tz)).filter(_hour=int(value))
 
     def filter_weekday(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         tz = timezone.get_current_timezone()

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pandas as pd
 from django.db.models import Count, Max, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from cdrweb.db import LocalDate, LocalHour
 from cdrweb.forecast.models import ForecastPoint, ForecastRun, ForecastSeries, HandoffTarget
 from cdrweb.models import AuditEntry
 from extraction.models import CallLeg
@@ -83,7 +83,7 @@ def daily_volume(*, codes: list[str], start: date, end: date) -> pd.DataFrame:
     rows = (
         _legs_with_code(start, end)
         .filter(wrapup_code__in=codes)
-        .annotate(day=TruncDate("started_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(day=LocalDate("started_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "wrapup_code")
         .annotate(calls=Count("external_call_id", distinct=True))
         .order_by()
@@ -170,12 +170,10 @@ def handoffs_for_run(*, run: ForecastRun) -> QuerySet[AuditEntry]:
 
 def hourly_profile(*, codes: list[str], start: date, end: date) -> dict[str, list[float]]:
     """Per code, the share of calls in each local hour of the day (24 values summing to 1)."""
-    from django.db.models.functions import ExtractHour
-
     rows = (
         _legs_with_code(start, end)
         .filter(wrapup_code__in=codes)
-        .annotate(hour=ExtractHour("started_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(hour=LocalHour("started_at", tzinfo=timezone.get_current_timezone()))
         .values("wrapup_code", "hour")
         .annotate(calls=Count("external_call_id", distinct=True))
         .order_by()

@@ -1,9 +1,15 @@
 """cdrweb.db: the PostgreSQL tuning the batch jobs share stays inside one transaction."""
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.db import connection, transaction
+from django.db.models.functions import ExtractHour, TruncDate
 
-from cdrweb.db import advisory_xact_lock, defer_commit_flush, without_jit
+from cdrweb.db import LocalDate, LocalHour, advisory_xact_lock, defer_commit_flush, without_jit
+from extraction.models import CallLeg
+from tests.factories import CallLegFactory
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL settings and locks")
 
@@ -43,3 +49,24 @@ def test_jit_is_off_inside_the_block_only():
     with without_jit():
         assert _scalar("SHOW jit") == "off"
     assert _scalar("SHOW jit") == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_local_date_and_hour_match_django_at_day_and_hour_edges(settings, zone):
+    # LocalDate/LocalHour compile to SQLite's own date()/strftime() in UTC and to Django's functions
+    # otherwise: the same calendar either way, including the last microsecond of a day.
+    settings.TIME_ZONE = zone
+    instants = [datetime(2026, 3, 1, 0, 0, tzinfo=UTC), datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
+                datetime(2026, 3, 2, 4, 30, 0, 500000, tzinfo=UTC), datetime(2026, 11, 1, 5, 59, 59, tzinfo=UTC)]
+    for instant in instants:
+        CallLegFactory(started_at=instant)
+    tz = ZoneInfo(zone)
+    ours = list(CallLeg.objects.order_by("started_at").annotate(
+        d=LocalDate("started_at", tzinfo=tz), h=LocalHour("started_at", tzinfo=tz)).values_list("d", "h"))
+    django = list(CallLeg.objects.order_by("started_at").annotate(
+        d=TruncDate("started_at", tzinfo=tz), h=ExtractHour("started_at", tzinfo=tz)).values_list("d", "h"))
+    expected = [(i.astimezone(tz).date(), i.astimezone(tz).hour) for i in instants]
+    assert ours == django == expected
+    by_day = CallLeg.objects.annotate(d=LocalDate("started_at", tzinfo=tz)).filter(d=expected[1][0])
+    assert by_day.count() == sum(1 for day, _hour in expected if day == expected[1][0])

@@ -11,8 +11,11 @@ from django.db import connection as db_connection
 
 from extraction import services
 from extraction.models import CallLeg, Conversation, Participant, RunState, Segment, Session, SessionMetric
+from extraction.platforms import FlatPage, PlatformError
+from extraction.platforms.genesys.adapter import GenesysAdapter
 from extraction.platforms.genesys.flatten import flatten_conversations
 from extraction.platforms.genesys.sandbox import generator
+from extraction.services import _merged
 from extraction.storage import Names, store_flat_page
 from tests.extraction.conftest import CALLS_PER_DAY, SEED
 from tests.extraction.factories import ConnectionFactory
@@ -183,6 +186,67 @@ def test_job_pages_read_ahead_are_each_stored_once_in_order(connection, sandbox)
     records = generator.conversations_overlapping(SEED, start, end, CALLS_PER_DAY)
     assert run.conversations == len(records)
     assert _stored() == _expected(records)
+
+
+@pytest.mark.django_db
+def test_pages_read_ahead_are_committed_together_with_the_cursor_after_the_last(connection, sandbox):
+    # pages_per_commit=3: the first page alone (nothing read ahead yet), then three per transaction.
+    connection.settings = {**connection.settings, "pages_per_commit": 3}
+    connection.save()
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)
+    commits: list[int] = []
+    run = services.start_extraction(connection=connection, start=start, end=end, enqueue_task=False)
+    run = services.run_extraction(run_id=run.pk, progress=lambda r: commits.append(r.pages_fetched))
+    assert run.state == RunState.SUCCEEDED, run.error
+    pages = run.chunks.get().pages_fetched
+    assert pages > 4
+    stored_per_commit = [b - a for a, b in zip([0, *commits], commits, strict=False) if b != a]
+    assert stored_per_commit[0] == 1 and set(stored_per_commit[1:-1]) == {3} and 1 <= stored_per_commit[-1] <= 3
+    assert sum(stored_per_commit) == pages
+    records = generator.conversations_overlapping(SEED, start, end, CALLS_PER_DAY)
+    assert _stored() == _expected(records)
+
+
+@pytest.mark.django_db
+def test_a_page_failing_inside_a_read_ahead_batch_keeps_the_pages_before_it(connection, sandbox, monkeypatch):
+    # The third fetch (second page read ahead) fails: page 2 is still stored with its cursor, the run
+    # fails with the platform's error, and a resumed run fetches from page 3 to the exact rows.
+    connection.settings = {**connection.settings, "pages_per_commit": 3}
+    connection.save()
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)
+    fetch, calls = GenesysAdapter.fetch_job_page, []
+
+    def third_fails(self, job_id, cursor):
+        calls.append(cursor)
+        if len(calls) == 3:
+            raise PlatformError("results page 3 unreadable")
+        return fetch(self, job_id, cursor)
+
+    monkeypatch.setattr(GenesysAdapter, "fetch_job_page", third_fails)
+    run = services.start_extraction(connection=connection, start=start, end=end, enqueue_task=False)
+    run = services.run_extraction(run_id=run.pk)
+    assert run.state == RunState.FAILED and "page 3 unreadable" in run.error
+    chunk = run.chunks.get()
+    assert chunk.pages_fetched == 2 and chunk.cursor == calls[2]  # resumes at the page that failed
+    assert Conversation.objects.count() == chunk.conversations == 50  # two whole pages of 25
+
+    services.resume_run(run_id=run.pk, enqueue_task=False)
+    run = services.run_extraction(run_id=run.pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    records = generator.conversations_overlapping(SEED, start, end, CALLS_PER_DAY)
+    assert run.conversations == len(records)
+    assert _stored() == _expected(records)
+
+
+def test_merged_pages_keep_the_later_copy_of_a_repeated_record():
+    first = FlatPage(conversations=[{"conversation_id": "a", "v": 1}], legs=[{"leg_id": "x", "v": 1}],
+                     problems=["p1"], skipped={"sms": 1})
+    second = FlatPage(conversations=[{"conversation_id": "a", "v": 2}], legs=[{"leg_id": "x", "v": 2}],
+                      problems=["p2"], skipped={"sms": 2, "fax": 1})
+    merged = _merged([first, second])
+    assert [c["v"] for c in merged.conversations] == [1, 2]  # store_flat_page keeps the last copy
+    assert merged.problems == ["p1", "p2"] and merged.skipped == {"sms": 3, "fax": 1}
+    assert _merged([first]) is first
 
 
 def _orphans() -> dict[str, int]:
