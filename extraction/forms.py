@@ -24,7 +24,9 @@ class ConnectionForm(forms.ModelForm):
                                           "Leave blank to keep the stored one")
     settings = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                                help_text='Platform options as JSON, e.g. {"sub_account_id": "12345"} for Engage '
-                                         'Voice or {"cluster_id": "cluster1", "api_version": "v2"} for Voiso')
+                                         'Voice or {"cluster_id": "cluster1", "api_version": "v2"} for Voiso; '
+                                         'tuning: poll_seconds, job_timeout_seconds, max_job_attempts, '
+                                         'pages_per_commit')
 
     class Meta:
         model = Connection

@@ -253,7 +253,7 @@ def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], 
     datetimes as Django's naive UTC text."""
     postgres = db_connection.vendor == "postgresql"
     out: list[Callable[[Any], Any] | None] = []
-    by_column = {f.column: f for f in model._meta.concrete_fields}
+    by_column = _fields_by_column(model)
     for column in columns:
         kind = by_column[column].get_internal_type()
         if kind == "JSONField":
@@ -272,9 +272,14 @@ _BINARY_TYPES = {"bigint": "int8", "integer": "int4", "smallint": "int2", "boole
                  "timestamp with time zone": "timestamptz", "jsonb": "bytea", "text": "text", "varchar": "text"}
 
 
+@lru_cache(maxsize=16)
+def _fields_by_column(model: type[Model]) -> dict[str, Any]:
+    return {f.column: f for f in model._meta.concrete_fields}
+
+
 @lru_cache(maxsize=64)
 def _binary_types(model: type[Model], columns: tuple[str, ...]) -> list[str]:
-    by_column = {f.column: f for f in model._meta.concrete_fields}
+    by_column = _fields_by_column(model)
     return [_BINARY_TYPES[by_column[c].db_type(db_connection).split("(")[0]] for c in columns]
 
 
@@ -288,7 +293,8 @@ def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list
 def _row_converter(model: type[Model], columns: tuple[str, ...], vendor: str) -> Callable[[tuple], tuple] | None:
     """One function per (model, columns) that converts a row in a single tuple expression, e.g.
     ``lambda r: (r[0], c1(r[1]), r[2])``: no per-value loop and no transposition of the page
-    (about 3x faster than either), which matters on SQLite, where every datetime is converted."""
+    (about 3x faster than either), which matters on SQLite, where every datetime is converted.
+    ``vendor`` is part of the cache key: the conversions differ per database."""
     converters = _converters(model, list(columns))
     if not any(converters):
         return None
