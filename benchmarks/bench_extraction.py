@@ -249,7 +249,7 @@ def run_backend(backend: str, database_url: str) -> list[Result]:
                   "reads pages saved to disk")] if sandbox_cpu is not None else []),
         *([Result("extraction", f"database server CPU ({label})", server_cpu, "s", "server CPU of the anchor's COPY",
                   anchor_server_cpu, "", "the extraction's PostgreSQL backend: indexes, constraints, WAL, one "
-                                         "commit per page; the anchor writes unlogged, index-free tables")]
+                                         "commit per batch of pages; the anchor writes unlogged, index-free tables")]
           if server_cpu is not None and anchor_server_cpu is not None else []),
     ]
 
