@@ -55,7 +55,7 @@ class LocalDate(TruncDate):
 
     def as_sqlite(self, compiler, connection, **extra_context):
         if self.get_tzname() != "UTC":
-            return self.as_sql(compiler, connection, **extra_context)
+            return self.as_sql(compiler, connection)
         sql, params = compiler.compile(self.lhs)
         return f"date({sql})", params
 
@@ -65,6 +65,6 @@ class LocalHour(ExtractHour):
 
     def as_sqlite(self, compiler, connection, **extra_context):
         if self.get_tzname() != "UTC":
-            return self.as_sql(compiler, connection, **extra_context)
+            return self.as_sql(compiler, connection)
         sql, params = compiler.compile(self.lhs)
         return f"CAST(strftime('%%H', {sql}) AS INTEGER)", params
