@@ -255,8 +255,8 @@ class _Worker:
         self.poll_seconds = float(_option(self.connection, "poll_seconds", 2.0))
         self.job_timeout = float(_option(self.connection, "job_timeout_seconds", 1800))
         self.max_attempts = int(_option(self.connection, "max_job_attempts", 4))
-        # Read-ahead of job pages: chunk pk -> ((job id, cursor), the fetch in flight).
         self.pages_per_commit = max(1, int(_option(self.connection, "pages_per_commit", 4)))
+        # Read-ahead of job pages: chunk pk -> ((job id, cursor), the fetch in flight).
         self._ahead: dict[int, tuple[tuple[str, str | None], Future[PagesRead]]] = {}
         self._ahead_pool: ThreadPoolExecutor | None = None
         self._ahead_adapter: Any = None
