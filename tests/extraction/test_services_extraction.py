@@ -145,9 +145,16 @@ def test_a_malformed_page_fails_the_run_clearly_writes_nothing_half_and_resumes(
     run = extract(connection, progress=break_page_three)
     assert run.state == RunState.FAILED
     assert "malformed JSON" in run.error
-    assert run.pages_fetched == 2
-    # Only whole pages were stored: every stored conversation has its children and legs.
-    assert Conversation.objects.count() == sum(run.chunks.values_list("conversations", flat=True)) == 50
+    # Which page breaks depends on how far the read-ahead thread had got when the fault was
+    # switched on; the run stopped part-way either way.
+    assert 2 <= run.pages_fetched
+    assert run.chunks.exclude(state=ChunkState.DONE).exists()
+    # Only whole pages were stored: the chunks' counters account for the rows (a call over a
+    # chunk boundary is counted by both chunks, stored once), and every stored conversation has
+    # its children and legs.
+    partial = Conversation.objects.count()
+    assert 50 <= partial <= sum(run.chunks.values_list("conversations", flat=True))
+    assert partial < len(expected()[0])
     assert not Conversation.objects.filter(sessions__isnull=True).exists()
     assert not Conversation.objects.filter(call_legs__isnull=True).exists()
 
