@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import connection as db
 
 from extraction import services
@@ -303,3 +304,20 @@ def test_a_run_up_to_now_stops_five_minutes_short_and_succeeds(engage_connection
     assert kinds == {"job", "query"}  # the last five minutes are the sync tail (§1.7: too recent)
     stored = leg_ids(engage_connection)
     assert set(metadata_calls(start, now - timedelta(minutes=6))) <= stored <= set(metadata_calls(start, now))
+
+
+@pytest.mark.django_db
+def test_a_call_still_in_progress_is_left_for_a_later_run(engage_connection):
+    """Regression (a CI run at 01:28 UTC): a call whose first segment had ended but whose dialog
+    had not was stored half, from the segments seen so far."""
+    call = next(c for c in generator.calls_between(ENGAGE_SEED, START, END, ENGAGE_CALLS_PER_DAY)
+                if len(c.segments) > 1 and START + timedelta(hours=7) < c.start)
+    midway = call.segments[0].end + timedelta(minutes=6, seconds=1)
+    assert midway < call.end  # the first segment ended over five minutes ago, the dialog goes on
+    with time_machine.travel(midway, tick=True):
+        run = extract(engage_connection, start=midway - timedelta(hours=6), end=midway)
+        assert run.state == RunState.SUCCEEDED, run.error
+        assert call.uii not in leg_ids(engage_connection)
+    run = extract(engage_connection, start=midway - timedelta(hours=6), end=END)
+    assert run.state == RunState.SUCCEEDED, run.error
+    assert call.uii in leg_ids(engage_connection)

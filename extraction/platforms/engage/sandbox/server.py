@@ -219,8 +219,13 @@ class EngageSandbox(SandboxApp):
         if end > datetime.now(UTC) - MIN_AGE:
             return Response.of_json({"generalMessage": "the window must end at least 5 minutes ago"}, 400)
         rows = []
+        now = datetime.now(UTC)
         for call in generator.calls_between(self.seed, start - timedelta(hours=1), end, self.calls_per_day,
                                             tuple(self.extra_calls)):
+            if call.end > now:
+                # [A] A dialog's segments are served once the dialog has ended (§1.7 says GCTD
+                # calls appear after hang-up; nothing says metadata shows calls in progress).
+                continue
             for row in generator.metadata_rows(call, sub_account_id):
                 # [A] rows are selected by segment end time inside the window.
                 if start <= datetime.fromisoformat(str(row["segmentEndTimeMs"])) < end:
