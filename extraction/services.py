@@ -14,10 +14,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -39,7 +41,7 @@ from extraction.models import (
 )
 from extraction.platforms import FlatPage, JobGone, Limits, Page, PlatformAdapter, PlatformError, adapter_for
 from extraction.signals import legs_extracted
-from extraction.storage import Names, store_flat_page
+from extraction.storage import Names, PreparedRows, prepare_rows, store_flat_page
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,15 @@ LEASE_RENEW_SECONDS = 10  # renew at most this often when pages are stored (each
 QUERY_MAX_DAYS = 7  # genesys-cloud.md §5 [3P]: the sync query allows at most 7 days
 ACTIVE_CHUNK_STATES = (ChunkState.SUBMITTED, ChunkState.FETCHING)
 ProgressCallback = Callable[[ExtractionRun], None]
-# Job pages read ahead, in order, each with its rows when flattened already; and the error that
-# stopped the reading, if any.
-PagesRead = tuple[list[tuple[Page, FlatPage | None]], Exception | None]
+
+
+class PagesRead(NamedTuple):
+    """Consecutive job pages of one chunk, as the writer gets them."""
+
+    pages: list[Page]
+    flat: FlatPage | None  # their rows merged, when flattened already (None: the writer flattens)
+    rows: PreparedRows | None  # those rows prepared for SQLite, when prepared already
+    error: Exception | None  # what stopped the reading after these pages, if anything
 
 
 def _option(connection: Connection, name: str, default: Any) -> Any:
@@ -384,17 +392,18 @@ class _Worker:
             return False
         if chunk.state == ChunkState.FETCHING:
             try:
-                pages, error = self._job_pages(chunk)
+                pages, flat, rows, error = self._job_pages(chunk)
             except JobGone as exc:
                 self._resubmit(chunk, str(exc))
                 return True
             if pages:
-                last = pages[-1][0]
+                last = pages[-1]
                 done = last.next_cursor is None
                 if not done and error is None:
                     self._read_ahead(chunk, last.next_cursor)
-                flat = _merged([flat or self.adapter.flatten(page.records) for page, flat in pages])
-                self._store(chunk, [], done=done, cursor=last.next_cursor or "", flat=flat, pages=len(pages))
+                flat = flat or _merged([self.adapter.flatten(page.records) for page in pages])
+                self._store(chunk, [], done=done, cursor=last.next_cursor or "", flat=flat, rows=rows,
+                            pages=len(pages))
                 if done:
                     self.adapter.delete_job(chunk.job_id)  # results are stored: tidy up (issue 3)
             if isinstance(error, JobGone):
@@ -413,7 +422,7 @@ class _Worker:
         ahead = self._ahead.pop(chunk.pk, None)
         if ahead is not None and ahead[0] == key:
             return ahead[1].result()
-        return [(self.adapter.fetch_job_page(*key), None)], None
+        return PagesRead([self.adapter.fetch_job_page(*key)], None, None, None)
 
     def _read_ahead(self, chunk: ExtractionChunk, cursor: str | None) -> None:
         """Fetch and flatten the chunk's following pages in the background while these are stored
@@ -432,8 +441,10 @@ class _Worker:
         if self._ahead_pool is None:
             self._ahead_adapter = fork()
             self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extraction-read-ahead")
+        # On SQLite the thread also builds the rows the writer inserts (storage.prepare_rows).
+        prepare = partial(prepare_rows, connection_pk=self.connection.pk) if db_connection.vendor == "sqlite" else None
         future = self._ahead_pool.submit(_fetch_and_flatten, self._ahead_adapter, chunk.job_id, cursor,
-                                         self.pages_per_commit)
+                                         self.pages_per_commit, prepare)
         self._ahead[chunk.pk] = ((chunk.job_id, cursor), future)
 
     def _resubmit(self, chunk: ExtractionChunk, reason: str) -> None:
@@ -447,15 +458,17 @@ class _Worker:
         chunk.save(update_fields=["error", "job_id", "cursor", "state", "updated_at"])
 
     def _store(self, chunk: ExtractionChunk, records: list[dict[str, Any]], *, done: bool,
-               cursor: str = "", next_page_number: int = 0, flat: FlatPage | None = None, pages: int = 1) -> None:
+               cursor: str = "", next_page_number: int = 0, flat: FlatPage | None = None,
+               rows: PreparedRows | None = None, pages: int = 1) -> None:
         """Flatten (unless ``flat`` is given) and store one page (or ``pages`` consecutive pages
-        merged into ``flat``), with the chunk's cursor and counters, in one transaction."""
+        merged into ``flat``, with ``rows`` if prepared), with the chunk's cursor and counters, in
+        one transaction."""
         assert self.adapter is not None and self.names is not None
         if flat is None:
             flat = self.adapter.flatten(records)
         with transaction.atomic():
             defer_commit_flush()
-            counts = store_flat_page(connection=self.connection, page=flat, names=self.names)
+            counts = store_flat_page(connection=self.connection, page=flat, names=self.names, rows=rows)
             updates: dict[str, Any] = {
                 "pages_fetched": F("pages_fetched") + pages,
                 "conversations": F("conversations") + counts.conversations,
@@ -560,22 +573,30 @@ class _Worker:
             self.progress(self.run)
 
 
-def _fetch_and_flatten(adapter: Any, job_id: str, cursor: str | None, count: int) -> PagesRead:
+def _fetch_and_flatten(adapter: Any, job_id: str, cursor: str | None, count: int,
+                       prepare: Callable[[FlatPage], PreparedRows] | None = None) -> PagesRead:
     """The read-ahead thread's unit (no database access): up to ``count`` consecutive job pages
-    and their rows, stopping after the last page; a failed fetch ends the list and is returned,
-    so the pages before it are still stored."""
-    pages: list[tuple[Page, FlatPage | None]] = []
+    and their rows (merged, and prepared by ``prepare`` if given), stopping after the last page;
+    a failed fetch ends the list and is returned, so the pages before it are still stored."""
+    pages: list[Page] = []
+    flats: list[FlatPage] = []
+    error: Exception | None = None
     while len(pages) < count:
         try:
             page = adapter.fetch_job_page(job_id, cursor)
             flat = adapter.flatten(page.records)
         except Exception as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-            return pages, exc
-        pages.append((page, flat))
+            error = exc
+            break
+        pages.append(page)
+        flats.append(flat)
         cursor = page.next_cursor
         if cursor is None:
             break
-    return pages, None
+    if not pages:
+        return PagesRead([], None, None, error)
+    merged = _merged(flats)
+    return PagesRead(pages, merged, prepare(merged) if prepare is not None else None, error)
 
 
 def _merged(flats: list[FlatPage]) -> FlatPage:

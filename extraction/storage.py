@@ -54,6 +54,11 @@ _SESSION_KEYS = ("session_id", "media_type", "direction", "ani", "dnis", "sessio
                  "t_acw_ms", "t_handle_ms", "t_alert_ms", "t_connected_ms", "n_transferred")
 _SEGMENT_KEYS = ("segment_index", "segment_start", "segment_end", "segment_type", "queue_id", "wrap_up_code",
                  "wrap_up_note", "disconnect_type", "sip_response_codes", "q850_response_codes")
+CONVERSATION_COLUMNS = ["id", "connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"]
+_PARTICIPANT_COLUMNS = ["id", "conversation_id", *_PARTICIPANT_KEYS]
+_SESSION_COLUMNS = ["id", "conversation_id", "participant_id", *_SESSION_KEYS]
+_SEGMENT_COLUMNS = ["conversation_id", "session_id", *_SEGMENT_KEYS]
+_METRIC_COLUMNS = ["conversation_id", "session_id", "name", "value", "emit_date"]
 # pg_advisory_xact_lock(class, connection pk): page writes of one connection never interleave.
 _PAGE_LOCK_CLASS = 0x43445257  # "CDRW"
 
@@ -79,15 +84,107 @@ class StoredCounts:
     call_legs: int
 
 
-def store_flat_page(*, connection: Connection, page: FlatPage, names: Names) -> StoredCounts:
+@dataclass(frozen=True)
+class PreparedRows:
+    """A page's conversation rows for SQLite, built by ``prepare_rows`` off the writer's thread.
+
+    Values are converted as the writer sends them; a row's own key and its parents' keys are
+    positions in the page (conversation i, participant j, session k), to which the writer adds
+    the first key it reserves for each table, in SQL.
+    """
+
+    conversation_ids: list[str]  # de-duplicated, in page order
+    conversations: list[tuple]
+    participants: list[tuple]
+    sessions: list[tuple]
+    segments: list[tuple]
+    metrics: list[tuple]
+
+
+def prepare_rows(page: FlatPage, *, connection_pk: int) -> PreparedRows:
+    """Build the page's rows for SQLite where the writer does not wait for them (the read-ahead
+    thread: no database access here). The writer then only reserves keys and inserts; building and
+    converting the rows was a fifth of its time (issue 3, docs/benchmarks.md). Conversations are
+    de-duplicated as ``store_flat_page`` does (the last copy wins) and the rows come in the order
+    ``_insert_children`` writes them, so keys ascend in record order either way."""
+    extracted_at = timezone.now()
+    conversations = list({c["conversation_id"]: c for c in page.conversations}.values())
+    participant_values = itemgetter(*_PARTICIPANT_KEYS)
+    session_values = itemgetter(*_SESSION_KEYS)
+    segment_values = itemgetter(*_SEGMENT_KEYS)
+    metric_values = itemgetter("name", "value", "emit_date")
+    participants: list[tuple] = []
+    sessions: list[tuple] = []
+    segments: list[tuple] = []
+    metrics: list[tuple] = []
+    for ci, conversation in enumerate(conversations):
+        for participant in conversation["participants"]:
+            pj = len(participants)
+            participants.append((pj, ci, *participant_values(participant)))
+            for session in participant["sessions"]:
+                sk = len(sessions)
+                sessions.append((sk, ci, pj, *session_values(session)))
+                segments.extend((ci, sk, *segment_values(seg)) for seg in session["segments"])
+                metrics.extend((ci, sk, *metric_values(m)) for m in session["metrics"])
+    fields = itemgetter(*CONVERSATION_FIELDS)
+    return PreparedRows(
+        conversation_ids=[c["conversation_id"] for c in conversations],
+        conversations=_prepared(Conversation, CONVERSATION_COLUMNS, [
+            (ci, connection_pk, c["conversation_id"], *fields(c), {}, extracted_at)
+            for ci, c in enumerate(conversations)], vendor="sqlite"),
+        participants=_prepared(Participant, _PARTICIPANT_COLUMNS, participants, vendor="sqlite"),
+        sessions=_prepared(Session, _SESSION_COLUMNS, sessions, vendor="sqlite"),
+        segments=_prepared(Segment, _SEGMENT_COLUMNS, segments, vendor="sqlite"),
+        metrics=_prepared(SessionMetric, _METRIC_COLUMNS, metrics, vendor="sqlite"),
+    )
+
+
+def _store_prepared(connection: Connection, page: FlatPage, rows: PreparedRows, names: Names) -> StoredCounts:
+    """``store_flat_page`` for a page none of whose conversations is stored yet, from the rows
+    ``prepare_rows`` built: reserve keys, insert with the offsets added in SQL, insert the legs."""
+    first = [keys[0] if keys else 0 for keys in _reserve_many(
+        [(Conversation, len(rows.conversations)), (Participant, len(rows.participants)),
+         (Session, len(rows.sessions))])]
+    conversation, participant, session = first
+    _insert_relative(Conversation, CONVERSATION_COLUMNS, rows.conversations, {"id": conversation})
+    _insert_relative(Participant, _PARTICIPANT_COLUMNS, rows.participants,
+                     {"id": participant, "conversation_id": conversation})
+    _insert_relative(Session, _SESSION_COLUMNS, rows.sessions,
+                     {"id": session, "conversation_id": conversation, "participant_id": participant})
+    children = {"conversation_id": conversation, "session_id": session}
+    _insert_relative(Segment, _SEGMENT_COLUMNS, rows.segments, children)
+    _insert_relative(SessionMetric, _METRIC_COLUMNS, rows.metrics, children)
+    pk_by_id = {cid: conversation + i for i, cid in enumerate(rows.conversation_ids)}
+    legs = _upsert_legs(connection, page.legs, pk_by_id, names, stored_before=[])
+    return StoredCounts(conversations=len(page.conversations), call_legs=legs)
+
+
+def _insert_relative(model: type[Model], columns: list[str], rows: list[tuple], offsets: dict[str, int]) -> None:
+    """SQLite: one executemany of prepared rows whose key columns hold positions; the statement
+    adds each key column's offset (integers we reserved, never user input)."""
+    if not rows:
+        return
+    marks = ", ".join(f"%s + {int(offsets[c])}" if c in offsets else "%s" for c in columns)
+    with db_connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def store_flat_page(*, connection: Connection, page: FlatPage, names: Names,
+                    rows: PreparedRows | None = None) -> StoredCounts:
     """Store one page (call inside ``transaction.atomic`` together with the cursor update).
 
     Idempotent: storing the same page again leaves the same rows (children are replaced, legs
     upserted on ``(connection, leg_id)``). A conversation repeated within the page keeps its last copy.
+    ``rows``: the page's rows from ``prepare_rows`` (built off this thread), used on SQLite when
+    none of the page's conversations is stored yet.
     """
     if not page.conversations:
         return StoredCounts(0, 0)
     _lock_page_writes(connection.pk)
+    if rows is not None and db_connection.vendor == "sqlite":
+        existing = _existing_conversations(connection, rows.conversation_ids)
+        if not existing:
+            return _store_prepared(connection, page, rows, names)
     now = timezone.now()
     conversations = list({c["conversation_id"]: c for c in page.conversations}.values())
     existing = _existing_conversations(connection, [c["conversation_id"] for c in conversations])
@@ -98,7 +195,7 @@ def store_flat_page(*, connection: Connection, page: FlatPage, names: Names) -> 
         [(Conversation, len(fresh)), (Participant, participant_count), (Session, session_count)])
     pk_by_id = dict(existing)
     pk_by_id.update(zip((c["conversation_id"] for c in fresh), conversation_pks, strict=True))
-    _insert(Conversation, ["id", "connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"],
+    _insert(Conversation, CONVERSATION_COLUMNS,
             [(pk_by_id[c["conversation_id"]], connection.pk, c["conversation_id"],
               *(c[f] for f in CONVERSATION_FIELDS), {}, now) for c in fresh])
     stored_before = [pk_by_id[c["conversation_id"]] for c in conversations if c["conversation_id"] in existing]
@@ -204,7 +301,7 @@ def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, in
     """
     participants = [(pk_by_id[c["conversation_id"]], p) for c in conversations for p in c["participants"]]
     participant_values = itemgetter(*_PARTICIPANT_KEYS)
-    _insert(Participant, ["id", "conversation_id", *_PARTICIPANT_KEYS],
+    _insert(Participant, _PARTICIPANT_COLUMNS,
             [(pk, conversation_pk, *participant_values(p))
              for pk, (conversation_pk, p) in zip(participant_pks, participants, strict=True)])
 
@@ -212,7 +309,7 @@ def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, in
                 for owner, (conversation_pk, p) in zip(participant_pks, participants, strict=True)
                 for s in p["sessions"]]
     session_values = itemgetter(*_SESSION_KEYS)
-    _insert(Session, ["id", "conversation_id", "participant_id", *_SESSION_KEYS],
+    _insert(Session, _SESSION_COLUMNS,
             [(pk, conversation_pk, owner, *session_values(s))
              for pk, (conversation_pk, owner, s) in zip(session_pks, sessions, strict=True)])
 
@@ -223,8 +320,8 @@ def _insert_children(conversations: list[dict[str, Any]], pk_by_id: dict[str, in
     for pk, (conversation_pk, _owner, s) in zip(session_pks, sessions, strict=True):
         segment_rows.extend((conversation_pk, pk, *segment_values(seg)) for seg in s["segments"])
         metric_rows.extend((conversation_pk, pk, *metric_values(m)) for m in s["metrics"])
-    _insert(Segment, ["conversation_id", "session_id", *_SEGMENT_KEYS], segment_rows)
-    _insert(SessionMetric, ["conversation_id", "session_id", "name", "value", "emit_date"], metric_rows)
+    _insert(Segment, _SEGMENT_COLUMNS, segment_rows)
+    _insert(SessionMetric, _METRIC_COLUMNS, metric_rows)
 
 
 def _json_text(value: Any) -> str:
@@ -247,11 +344,11 @@ def _jsonb_binary(value: Any) -> bytes | None:
     return None if value is None else b"\x01" + orjson.dumps(value)
 
 
-def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], Any] | None]:
+def _converters(model: type[Model], columns: list[str], vendor: str) -> list[Callable[[Any], Any] | None]:
     """Per column: how a Python value becomes what the writer sends (what get_db_prep_save would
     do): on PostgreSQL, JSON as jsonb's binary form (COPY runs binary); on SQLite, JSON as text and
     datetimes as Django's naive UTC text."""
-    postgres = db_connection.vendor == "postgresql"
+    postgres = vendor == "postgresql"
     out: list[Callable[[Any], Any] | None] = []
     by_column = _fields_by_column(model)
     for column in columns:
@@ -283,9 +380,10 @@ def _binary_types(model: type[Model], columns: tuple[str, ...]) -> list[str]:
     return [_BINARY_TYPES[by_column[c].db_type(db_connection).split("(")[0]] for c in columns]
 
 
-def _prepared(model: type[Model], columns: list[str], rows: list[tuple]) -> list[tuple]:
-    """Rows with JSON (and, on SQLite, datetime) values converted; the others are left as they are."""
-    convert = _row_converter(model, tuple(columns), db_connection.vendor)
+def _prepared(model: type[Model], columns: list[str], rows: list[tuple], *, vendor: str = "") -> list[tuple]:
+    """Rows with JSON (and, on SQLite, datetime) values converted; the others are left as they are.
+    ``vendor``: the database's (default: this thread's connection's)."""
+    convert = _row_converter(model, tuple(columns), vendor or db_connection.vendor)
     return rows if convert is None else list(map(convert, rows))
 
 
@@ -295,7 +393,7 @@ def _row_converter(model: type[Model], columns: tuple[str, ...], vendor: str) ->
     ``lambda r: (r[0], c1(r[1]), r[2])``: no per-value loop and no transposition of the page
     (about 3x faster than either), which matters on SQLite, where every datetime is converted.
     ``vendor`` is part of the cache key: the conversions differ per database."""
-    converters = _converters(model, list(columns))
+    converters = _converters(model, list(columns), vendor)
     if not any(converters):
         return None
     scope = {f"c{i}": c for i, c in enumerate(converters) if c is not None}

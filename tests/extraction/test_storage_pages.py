@@ -16,7 +16,7 @@ from extraction.platforms.genesys.adapter import GenesysAdapter
 from extraction.platforms.genesys.flatten import flatten_conversations
 from extraction.platforms.genesys.sandbox import generator
 from extraction.services import _merged
-from extraction.storage import Names, store_flat_page
+from extraction.storage import Names, prepare_rows, store_flat_page
 from tests.extraction.conftest import CALLS_PER_DAY, SEED
 from tests.extraction.factories import ConnectionFactory
 
@@ -27,9 +27,15 @@ def _records():
     return generator.conversations_for_day(SEED, DAY.date(), CALLS_PER_DAY)
 
 
-def _store(connection, records):
-    return store_flat_page(connection=connection, page=flatten_conversations(records),
-                           names=Names.for_connection(connection))
+def _store(connection, records, prepared=False):
+    """``prepared``: with the rows the read-ahead thread builds (storage.prepare_rows), which
+    SQLite uses for conversations not stored yet and PostgreSQL ignores: the same rows either way."""
+    page = flatten_conversations(records)
+    rows = prepare_rows(page, connection_pk=connection.pk) if prepared else None
+    return store_flat_page(connection=connection, page=page, names=Names.for_connection(connection), rows=rows)
+
+
+PREPARED = pytest.mark.parametrize("prepared", [False, True], ids=["built by the writer", "prepared ahead"])
 
 
 def _expected(records):
@@ -79,12 +85,13 @@ def _counts():
     return [m.objects.count() for m in (Conversation, Participant, Session, Segment, SessionMetric, CallLeg)]
 
 
+@PREPARED
 @pytest.mark.django_db
-def test_a_stored_page_holds_exactly_the_flattened_rows():
+def test_a_stored_page_holds_exactly_the_flattened_rows(prepared):
     # Runs on SQLite (executemany) and PostgreSQL (COPY and staged upserts): both must hold these rows.
     connection = ConnectionFactory()
     records = _records()
-    counts = _store(connection, records)
+    counts = _store(connection, records, prepared)
     assert counts.conversations == len(records)
     assert _stored() == _expected(records)
     conversation = Conversation.objects.get(conversation_id=records[0]["conversationId"])
@@ -92,15 +99,16 @@ def test_a_stored_page_holds_exactly_the_flattened_rows():
     assert conversation.division_ids == (records[0].get("divisionIds") or [])
 
 
+@PREPARED
 @pytest.mark.django_db
-def test_storing_the_same_page_again_changes_nothing():
+def test_storing_the_same_page_again_changes_nothing(prepared):
     connection = ConnectionFactory()
     records = _records()
-    _store(connection, records)
+    _store(connection, records, prepared)
     before_counts, before_rows = _counts(), _stored()
     leg_pks = set(CallLeg.objects.values_list("pk", flat=True))
     conversation_pks = set(Conversation.objects.values_list("pk", flat=True))
-    _store(connection, records)  # the task delivered twice
+    _store(connection, records, prepared)  # the task delivered twice
     assert _counts() == before_counts
     assert _stored() == before_rows
     # Legs and conversations keep their keys (billing's CostRecord hangs on legs).
@@ -108,13 +116,14 @@ def test_storing_the_same_page_again_changes_nothing():
     assert set(Conversation.objects.values_list("pk", flat=True)) == conversation_pks
 
 
+@PREPARED
 @pytest.mark.django_db
-def test_a_page_mixing_new_and_stored_conversations_stores_each_once():
+def test_a_page_mixing_new_and_stored_conversations_stores_each_once(prepared):
     connection = ConnectionFactory()
     records = _records()
     half = len(records) // 2
-    _store(connection, records[:half])
-    _store(connection, records)  # overlaps the first page (incremental runs overlap by design)
+    _store(connection, records[:half], prepared)
+    _store(connection, records, prepared)  # overlaps the first page (incremental runs overlap by design)
     assert Conversation.objects.count() == len(records)
     assert _stored() == _expected(records)
 
@@ -137,22 +146,24 @@ def test_an_open_conversation_fetched_again_is_updated_and_loses_stale_rows():
     assert not CallLeg.objects.filter(is_open=True).exists()
 
 
+@PREPARED
 @pytest.mark.django_db
-def test_repeats_within_one_page_are_stored_once():
+def test_repeats_within_one_page_are_stored_once(prepared):
     connection = ConnectionFactory()
     records = _records()[:5]
-    counts = _store(connection, [*records, records[0]])
+    counts = _store(connection, [*records, records[0]], prepared)
     assert Conversation.objects.count() == 5
     assert counts.call_legs == CallLeg.objects.count()
     assert _stored() == _expected(records)
 
 
+@PREPARED
 @pytest.mark.django_db
-def test_children_ids_follow_the_record_order():
+def test_children_ids_follow_the_record_order(prepared):
     # The call explorer lists participants and sessions by primary key.
     connection = ConnectionFactory()
     record = next(r for r in _records() if len(r["participants"]) > 2)
-    _store(connection, [record])
+    _store(connection, [record], prepared)
     stored = list(Participant.objects.order_by("pk").values_list("participant_id", flat=True))
     assert stored == [p["participantId"] for p in record["participants"]]
     sessions = list(Session.objects.order_by("pk").values_list("session_id", flat=True))
@@ -300,3 +311,21 @@ def test_a_leg_id_already_stored_under_another_conversation_is_updated_not_refus
     moved = CallLeg.objects.get(connection=connection, leg_id=leg.leg_id)
     assert moved.pk == leg.pk and moved.conversation.conversation_id == second["conversationId"]
     assert Conversation.objects.count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(db_connection.vendor != "sqlite", reason="prepared rows are SQLite's path")
+def test_sqlite_inserts_prepared_rows_with_the_reserved_keys_added_in_sql(django_assert_max_num_queries):
+    connection = ConnectionFactory()
+    ConnectionFactory(name="other")  # keys already taken: the offsets must not start at 1
+    _store(ConnectionFactory(name="earlier"), _records()[:3])
+    records = _records()[3:]
+    page = flatten_conversations(records)
+    rows, names = prepare_rows(page, connection_pk=connection.pk), Names.for_connection(connection)
+    with django_assert_max_num_queries(12) as captured:  # as many statements as without prepared rows
+        store_flat_page(connection=connection, page=page, names=names, rows=rows)
+    inserts = [q["sql"] for q in captured.captured_queries if "INSERT INTO extraction_session " in q["sql"]]
+    assert len(inserts) == 1 and "VALUES (%s + " in inserts[0]
+    assert {row for row in _stored()["sessions"] if row[0] in {r["conversationId"] for r in records}} \
+        == _expected(records)["sessions"]
+    assert not Participant.objects.filter(conversation__isnull=True).exists()

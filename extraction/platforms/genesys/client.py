@@ -86,6 +86,9 @@ class _Token:
 # and counts against client.credentials.token.rate.per.minute, §11).
 _TOKENS: dict[str, _Token] = {}
 _TOKENS_LOCK = threading.Lock()
+# One token request at a time per credentials: threads that find the token missing or rejected at
+# the same moment (the read-ahead and the writer after an expiry) wait for one new token.
+_FETCH_LOCKS: dict[str, threading.Lock] = {}
 
 
 class GenesysClient:
@@ -120,12 +123,25 @@ class GenesysClient:
         return f"GenesysClient({self.api_base!r}, client_id={self.client_id!r})"
 
     # --- token --------------------------------------------------------------------------
-    def token(self, *, force: bool = False) -> str:
-        """A cached bearer token, fetched again shortly before it expires or when forced."""
+    def token(self, *, force: bool = False, stale: str = "") -> str:
+        """A cached bearer token, fetched again shortly before it expires, when forced, or when the
+        cached one is ``stale`` (it was just refused); a token another thread fetched meanwhile is
+        used as it is."""
+        if not force and (cached := self._cached()) and cached.value != stale:
+            return cached.value
+        with _TOKENS_LOCK:
+            fetch_lock = _FETCH_LOCKS.setdefault(self._token_key, threading.Lock())
+        with fetch_lock:
+            if not force and (cached := self._cached()) and cached.value != stale:
+                return cached.value
+            return self._fetch_token()
+
+    def _cached(self) -> _Token | None:
         with _TOKENS_LOCK:
             cached = _TOKENS.get(self._token_key)
-            if cached and not force and cached.expires_at > time.time():
-                return cached.value
+        return cached if cached and cached.expires_at > time.time() else None
+
+    def _fetch_token(self) -> str:
         basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode()).decode()
         response = self._send(
             "POST",
@@ -153,10 +169,6 @@ class GenesysClient:
             _TOKENS[self._token_key] = _Token(value, expires_at)
         return value
 
-    def forget_token(self) -> None:
-        with _TOKENS_LOCK:
-            _TOKENS.pop(self._token_key, None)
-
     # --- calls --------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.call("GET", path, params=params)
@@ -179,15 +191,15 @@ class GenesysClient:
         """One API call; 401 refreshes the token once, 429/5xx retry inside ``_send``."""
         what = f"{method} {path}"
         data = orjson.dumps(body) if body is not None else None
+        used = ""
         for auth_attempt in range(2):
-            headers = {"Authorization": f"Bearer {self.token(force=auth_attempt > 0)}",
-                       "Accept": "application/json"}
+            used = self.token(stale=used)  # after a 401: a new token, unless another call got one
+            headers = {"Authorization": f"Bearer {used}", "Accept": "application/json"}
             if data is not None:
                 headers["Content-Type"] = "application/json"
             response = self._send(method, self.api_base + path, params=params, data=data, headers=headers)
             if response.status_code == 401 and auth_attempt == 0:
                 logger.info("genesys 401 on %s: refreshing the token once", what)
-                self.forget_token()
                 continue
             break
         self._raise_for_status(response, what)
