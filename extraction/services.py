@@ -401,7 +401,8 @@ class _Worker:
                 done = last.next_cursor is None
                 if not done and error is None:
                     self._read_ahead(chunk, last.next_cursor)
-                flat = flat or _merged([self.adapter.flatten(page.records) for page in pages])
+                if flat is None:  # fetched by this thread just now
+                    flat = _merged([self.adapter.flatten(page.records) for page in pages])
                 self._store(chunk, [], done=done, cursor=last.next_cursor or "", flat=flat, rows=rows,
                             pages=len(pages))
                 if done:

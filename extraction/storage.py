@@ -54,7 +54,7 @@ _SESSION_KEYS = ("session_id", "media_type", "direction", "ani", "dnis", "sessio
                  "t_acw_ms", "t_handle_ms", "t_alert_ms", "t_connected_ms", "n_transferred")
 _SEGMENT_KEYS = ("segment_index", "segment_start", "segment_end", "segment_type", "queue_id", "wrap_up_code",
                  "wrap_up_note", "disconnect_type", "sip_response_codes", "q850_response_codes")
-CONVERSATION_COLUMNS = ["id", "connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"]
+_CONVERSATION_COLUMNS = ["id", "connection_id", "conversation_id", *CONVERSATION_FIELDS, "raw", "extracted_at"]
 _PARTICIPANT_COLUMNS = ["id", "conversation_id", *_PARTICIPANT_KEYS]
 _SESSION_COLUMNS = ["id", "conversation_id", "participant_id", *_SESSION_KEYS]
 _SEGMENT_COLUMNS = ["conversation_id", "session_id", *_SEGMENT_KEYS]
@@ -129,7 +129,7 @@ def prepare_rows(page: FlatPage, *, connection_pk: int) -> PreparedRows:
     fields = itemgetter(*CONVERSATION_FIELDS)
     return PreparedRows(
         conversation_ids=[c["conversation_id"] for c in conversations],
-        conversations=_prepared(Conversation, CONVERSATION_COLUMNS, [
+        conversations=_prepared(Conversation, _CONVERSATION_COLUMNS, [
             (ci, connection_pk, c["conversation_id"], *fields(c), {}, extracted_at)
             for ci, c in enumerate(conversations)], vendor="sqlite"),
         participants=_prepared(Participant, _PARTICIPANT_COLUMNS, participants, vendor="sqlite"),
@@ -141,12 +141,13 @@ def prepare_rows(page: FlatPage, *, connection_pk: int) -> PreparedRows:
 
 def _store_prepared(connection: Connection, page: FlatPage, rows: PreparedRows, names: Names) -> StoredCounts:
     """``store_flat_page`` for a page none of whose conversations is stored yet, from the rows
-    ``prepare_rows`` built: reserve keys, insert with the offsets added in SQL, insert the legs."""
+    ``prepare_rows`` built: reserve keys, insert with the offsets added in SQL, insert the legs.
+    SQLite only: there the reserved keys of a table are consecutive (``_reserve_sqlite_ids``)."""
     first = [keys[0] if keys else 0 for keys in _reserve_many(
         [(Conversation, len(rows.conversations)), (Participant, len(rows.participants)),
          (Session, len(rows.sessions))])]
     conversation, participant, session = first
-    _insert_relative(Conversation, CONVERSATION_COLUMNS, rows.conversations, {"id": conversation})
+    _insert_relative(Conversation, _CONVERSATION_COLUMNS, rows.conversations, {"id": conversation})
     _insert_relative(Participant, _PARTICIPANT_COLUMNS, rows.participants,
                      {"id": participant, "conversation_id": conversation})
     _insert_relative(Session, _SESSION_COLUMNS, rows.sessions,
@@ -195,7 +196,7 @@ def store_flat_page(*, connection: Connection, page: FlatPage, names: Names,
         [(Conversation, len(fresh)), (Participant, participant_count), (Session, session_count)])
     pk_by_id = dict(existing)
     pk_by_id.update(zip((c["conversation_id"] for c in fresh), conversation_pks, strict=True))
-    _insert(Conversation, CONVERSATION_COLUMNS,
+    _insert(Conversation, _CONVERSATION_COLUMNS,
             [(pk_by_id[c["conversation_id"]], connection.pk, c["conversation_id"],
               *(c[f] for f in CONVERSATION_FIELDS), {}, now) for c in fresh])
     stored_before = [pk_by_id[c["conversation_id"]] for c in conversations if c["conversation_id"] in existing]
