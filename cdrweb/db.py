@@ -48,23 +48,27 @@ def without_jit() -> Iterator[None]:
         yield
 
 
-class LocalDate(TruncDate):
-    """``TruncDate`` in the reporting time zone. On SQLite in UTC it is SQLite's own ``date()``:
-    Django's SQLite backend otherwise calls a Python function for every leg (a time-zone aware
-    conversion that UTC does not need), which was most of a rollup refresh's time."""
+class _InSqlOnSqliteUtc:
+    """On SQLite in UTC, compile to ``sqlite_utc`` (a template around the column's SQL) instead of
+    Django's SQLite functions, which call Python once per row for a time-zone conversion that UTC
+    does not need (most of a rollup refresh's time). Other zones keep Django's SQL."""
+
+    sqlite_utc = "{}"
 
     def as_sqlite(self, compiler, connection, **extra_context):
         if self.get_tzname() != "UTC":
             return self.as_sql(compiler, connection)
         sql, params = compiler.compile(self.lhs)
-        return f"date({sql})", params
+        return self.sqlite_utc.format(sql), params
 
 
-class LocalHour(ExtractHour):
+class LocalDate(_InSqlOnSqliteUtc, TruncDate):
+    """``TruncDate`` in the reporting time zone; on SQLite in UTC, SQLite's own ``date()``."""
+
+    sqlite_utc = "date({})"
+
+
+class LocalHour(_InSqlOnSqliteUtc, ExtractHour):
     """``ExtractHour`` in the reporting time zone; on SQLite in UTC, SQLite's own ``strftime``."""
 
-    def as_sqlite(self, compiler, connection, **extra_context):
-        if self.get_tzname() != "UTC":
-            return self.as_sql(compiler, connection)
-        sql, params = compiler.compile(self.lhs)
-        return f"CAST(strftime('%%H', {sql}) AS INTEGER)", params
+    sqlite_utc = "CAST(strftime('%%H', {}) AS INTEGER)"

@@ -108,7 +108,7 @@ def prepare_rows(page: FlatPage, *, connection_pk: int) -> PreparedRows:
     de-duplicated as ``store_flat_page`` does (the last copy wins) and the rows come in the order
     ``_insert_children`` writes them, so keys ascend in record order either way."""
     extracted_at = timezone.now()
-    conversations = list({c["conversation_id"]: c for c in page.conversations}.values())
+    conversations = _unique_conversations(page)
     participant_values = itemgetter(*_PARTICIPANT_KEYS)
     session_values = itemgetter(*_SESSION_KEYS)
     segment_values = itemgetter(*_SEGMENT_KEYS)
@@ -182,13 +182,15 @@ def store_flat_page(*, connection: Connection, page: FlatPage, names: Names,
     if not page.conversations:
         return StoredCounts(0, 0)
     _lock_page_writes(connection.pk)
+    existing: dict[str, int] | None = None
     if rows is not None and db_connection.vendor == "sqlite":
         existing = _existing_conversations(connection, rows.conversation_ids)
         if not existing:
             return _store_prepared(connection, page, rows, names)
     now = timezone.now()
-    conversations = list({c["conversation_id"]: c for c in page.conversations}.values())
-    existing = _existing_conversations(connection, [c["conversation_id"] for c in conversations])
+    conversations = _unique_conversations(page)
+    if existing is None:  # (else asked above: rows.conversation_ids are these conversations' ids)
+        existing = _existing_conversations(connection, [c["conversation_id"] for c in conversations])
     fresh = [c for c in conversations if c["conversation_id"] not in existing]
     participant_count = sum(len(c["participants"]) for c in conversations)
     session_count = sum(len(p["sessions"]) for c in conversations for p in c["participants"])
@@ -208,6 +210,11 @@ def store_flat_page(*, connection: Connection, page: FlatPage, names: Names,
     _insert_children(conversations, pk_by_id, participant_pks, session_pks)
     legs = _upsert_legs(connection, page.legs, pk_by_id, names, stored_before=stored_before)
     return StoredCounts(conversations=len(page.conversations), call_legs=legs)
+
+
+def _unique_conversations(page: FlatPage) -> list[dict[str, Any]]:
+    """The page's conversations, one per id, in page order; a repeated one keeps its last copy."""
+    return list({c["conversation_id"]: c for c in page.conversations}.values())
 
 
 def _lock_page_writes(connection_pk: int) -> None:
